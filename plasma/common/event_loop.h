@@ -1,0 +1,61 @@
+// EventLoop: one epoll loop per daemon (store and manager), with millisecond timers.
+// Callbacks run on the loop thread; a callback may unwatch any fd (including
+// its own) or cancel any timer, and stale events for it are dropped.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+#include "plasma/common/status.h"
+
+namespace plasma {
+
+class EventLoop {
+ public:
+  using FdCallback = std::function<void(uint32_t events)>;
+  using TimerCallback = std::function<void()>;
+  using TimerId = uint64_t;
+
+  static Result<std::unique_ptr<EventLoop>> Create();
+  ~EventLoop();
+
+  // events: EPOLLIN / EPOLLOUT (level-triggered). Watching a watched fd replaces it.
+  Status Watch(int fd, uint32_t events, FdCallback callback);
+  Status SetEvents(int fd, uint32_t events);
+  void Unwatch(int fd);
+
+  TimerId AddTimer(int64_t delay_ms, TimerCallback callback);
+  void CancelTimer(TimerId id);
+
+  // Runs until Stop() is called (from a callback).
+  void Run();
+  void Stop() { running_ = false; }
+
+ private:
+  explicit EventLoop(int epoll_fd) : epoll_fd_(epoll_fd) {}
+  int64_t MillisecondsToNextTimer() const;
+  void RunDueTimers();
+
+  struct Watched {
+    uint32_t generation;
+    uint32_t events;
+    FdCallback callback;
+  };
+  int epoll_fd_;
+  bool running_ = false;
+  uint32_t next_generation_ = 1;
+  std::unordered_map<int, Watched> watched_;
+  // Keyed by (deadline, id): ordered by deadline, unique by id.
+  std::map<std::pair<int64_t, TimerId>, TimerCallback> timers_;
+  std::unordered_map<TimerId, int64_t> timer_deadlines_;
+  TimerId next_timer_id_ = 1;
+};
+
+int64_t MonotonicMilliseconds();
+
+}  // namespace plasma

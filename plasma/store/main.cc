@@ -1,0 +1,149 @@
+// plasma-store-server: a drop-in for Apache Arrow Plasma 11's store binary.
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "plasma/common/logging.h"
+#include "plasma/common/event_loop.h"
+#include "plasma/store/store.h"
+
+namespace {
+
+const char kUsage[] =
+    "Usage: plasma-store-server -m BYTES -s SOCKET [-d DIRECTORY] [-h]\n"
+    "\n"
+    "Shared-memory object store speaking Apache Arrow Plasma 11's protocol.\n"
+    "\n"
+    "  -m BYTES      capacity of the object arena in bytes (digits only, required)\n"
+    "  -s SOCKET     Unix socket path clients connect to (required)\n"
+    "  -d DIRECTORY  where the arena's backing file is created and unlinked\n"
+    "                (default /dev/shm; with -h, a hugetlbfs mount)\n"
+    "  -h            back the arena with huge pages (needs -d on hugetlbfs)\n"
+    "  --help        this text\n"
+    "\n"
+    "Environment: PLASMA_LOG_LEVEL=debug|info|warning|error (default info).\n";
+
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "plasma-store-server: %s\n(see plasma-store-server --help)\n",
+               message.c_str());
+  return 2;
+}
+
+bool ParseBytes(const char* text, int64_t* out) {
+  if (*text == '\0') return false;
+  int64_t value = 0;
+  for (const char* p = text; *p; ++p) {
+    if (*p < '0' || *p > '9') return false;
+    if (value > (INT64_MAX - (*p - '0')) / 10) return false;
+    value = value * 10 + (*p - '0');
+  }
+  *out = value;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  plasma::SetLogProgramName("plasma-store");
+  plasma::StoreOptions options;
+  bool directory_given = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* flag) -> const char* {
+      if (i + 1 >= argc) return nullptr;
+      (void)flag;
+      return argv[++i];
+    };
+    if (arg == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (arg == "-m") {
+      const char* text = value("-m");
+      if (text == nullptr || !ParseBytes(text, &options.capacity) || options.capacity <= 0) {
+        return UsageError("-m takes a positive number of bytes, with no letter suffix");
+      }
+    } else if (arg == "-s") {
+      const char* text = value("-s");
+      if (text == nullptr) return UsageError("-s needs a socket path");
+      options.socket_path = text;
+    } else if (arg == "-d") {
+      const char* text = value("-d");
+      if (text == nullptr) return UsageError("-d needs a directory");
+      options.directory = text;
+      directory_given = true;
+    } else if (arg == "-h") {
+      options.hugepages = true;
+    } else if (arg == "-e") {
+      return UsageError("-e (external store) is not supported by this store");
+    } else {
+      return UsageError("unknown argument '" + arg + "'");
+    }
+  }
+  if (options.socket_path.empty() && options.capacity == 0) {
+    return UsageError(
+        "please specify the socket for incoming connections with -s and the memory "
+        "capacity in bytes with -m");
+  }
+  if (options.socket_path.empty()) return UsageError("please specify the socket with -s");
+  if (options.capacity == 0) return UsageError("please specify the capacity in bytes with -m");
+  if (options.hugepages && !directory_given) {
+    return UsageError("-h needs -d naming a hugetlbfs mount");
+  }
+
+  // Like Plasma 11: an arena larger than the tmpfs behind it would die of
+  // SIGBUS later, so shrink it to 90% of what is free, and say so.
+  struct statvfs filesystem;
+  if (!options.hugepages && statvfs(options.directory.c_str(), &filesystem) == 0) {
+    int64_t available = int64_t(filesystem.f_bsize) * int64_t(filesystem.f_bavail) / 10 * 9;
+    if (options.capacity > available) {
+      PLASMA_LOG(kWarning) << "capacity " << options.capacity << " bytes exceeds what "
+                           << options.directory << " has free; using " << available
+                           << " bytes. Free space there (or pass -d) for more.";
+      options.capacity = available;
+    }
+  }
+
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+  int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  auto loop = plasma::EventLoop::Create();
+  if (!loop.ok()) {
+    PLASMA_LOG(kError) << loop.status().ToString();
+    return 1;
+  }
+  auto store = plasma::Store::Create(options, loop->get());
+  if (!store.ok()) {
+    PLASMA_LOG(kError) << "cannot create the store: " << store.status().ToString();
+    return 1;
+  }
+  plasma::Status listening = (*store)->Listen();
+  if (!listening.ok()) {
+    PLASMA_LOG(kError) << "cannot listen: " << listening.ToString();
+    return 1;
+  }
+  (*loop)->Watch(signal_fd, EPOLLIN, [&](uint32_t) {
+    signalfd_siginfo info;
+    if (read(signal_fd, &info, sizeof(info)) == sizeof(info)) {
+      PLASMA_LOG(kInfo) << "signal " << info.ssi_signo << " received, shutting down";
+    }
+    (*loop)->Stop();
+  });
+  PLASMA_LOG(kInfo) << "serving " << options.capacity << " bytes on " << options.socket_path
+                    << " (arena in " << (options.directory.empty() ? "memfd" : options.directory)
+                    << (options.hugepages ? ", huge pages" : "") << ")";
+  (*loop)->Run();
+  store->reset();
+  close(signal_fd);
+  return 0;
+}

@@ -1,0 +1,98 @@
+// Store: the Plasma store's state and request handling. One arena, one event
+// loop, one thread. Every client request is answered (or the client is
+// disconnected with a log line naming why); no request can crash the store.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "plasma/common/object_id.h"
+#include "plasma/common/protocol.h"
+#include "plasma/store/allocator.h"
+#include "plasma/common/frame_connection.h"
+#include "plasma/common/event_loop.h"
+#include "plasma/store/eviction_policy.h"
+#include "plasma/store/shared_memory.h"
+
+namespace plasma {
+
+struct StoreOptions {
+  int64_t capacity = 0;
+  std::string socket_path;
+  std::string directory = "/dev/shm";  // empty: memfd
+  bool hugepages = false;
+};
+
+// Defined in store.cc: the store's private records.
+struct ObjectEntry;
+struct StoreClient;
+struct GetRequest;
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Create(const StoreOptions& options, EventLoop* loop);
+  ~Store();
+
+  // Starts accepting clients on options.socket_path.
+  Status Listen();
+  std::string DebugString() const;
+  int64_t capacity() const { return int64_t(allocator_.capacity()); }
+
+ private:
+  using Client = StoreClient;
+
+  Store(const StoreOptions& options, EventLoop* loop, std::unique_ptr<SharedMemoryArena> arena);
+
+  void AcceptClients();
+  void OnClientEvent(Client* client, uint32_t events);
+  // Handles every complete frame buffered for the client.
+  Status ProcessFrames(Client* client);
+  Status HandleMessage(Client* client, fb::MessageType type, const uint8_t* payload,
+                       size_t length);
+  void DisconnectClient(Client* client, const std::string& reason);
+  void UpdateWriteInterest(Client* client);
+
+  // Object life cycle.
+  fb::PlasmaError CreateObject(Client* client, const ObjectId& id, uint64_t data_size,
+                               uint64_t metadata_size, bool evict_if_full, ObjectEntry** out);
+  std::optional<uint64_t> AllocateWithEviction(int64_t size, bool evict_if_full);
+  void SealObject(Client* client, ObjectEntry* entry, const std::string& digest);
+  void AbortObject(Client* client, ObjectEntry* entry);
+  fb::PlasmaError DeleteObject(const ObjectId& id);
+  int64_t EvictBytes(int64_t num_bytes);
+  void EraseObject(ObjectEntry* entry, bool notify);
+  void AddReference(Client* client, ObjectEntry* entry);
+  void RemoveReference(Client* client, ObjectEntry* entry);
+  void UpdateEvictability(ObjectEntry* entry);
+  ObjectEntry* FindObject(const ObjectId& id);
+
+  // Get.
+  void ProcessGet(Client* client, std::vector<ObjectId> ids, int64_t timeout_ms);
+  void ReturnFromGet(GetRequest* request);
+  void RemoveGetRequest(GetRequest* request);
+  void SatisfyWaiters(ObjectEntry* entry);
+
+  // Notifications.
+  void Subscribe(Client* client, int notification_fd);
+  void PushNotification(const fb::ObjectInfoT& info);
+  void QueueNotification(Client* subscriber, const std::vector<fb::ObjectInfoT>& infos);
+  void FlushNotifications(Client* subscriber);
+  fb::ObjectInfoT MakeObjectInfo(const ObjectEntry& entry) const;
+  fb::PlasmaObjectSpec MakeSpec(const ObjectEntry& entry) const;
+
+  StoreOptions options_;
+  EventLoop* loop_;
+  std::unique_ptr<SharedMemoryArena> arena_;
+  ArenaAllocator allocator_;
+  EvictionPolicy eviction_;
+  int listen_fd_ = -1;
+  std::unordered_map<ObjectId, std::unique_ptr<ObjectEntry>> objects_;
+  std::unordered_map<int, std::unique_ptr<Client>> clients_;
+  std::unordered_map<ObjectId, std::vector<GetRequest*>> waiting_gets_;
+  uint64_t max_payload_;
+};
+
+}  // namespace plasma
