@@ -1,15 +1,25 @@
-// EvictionPolicy: which sealed, unreferenced objects go first when space is
-// needed (least recently used first), and Plasma 11's per-client output
-// quotas: a client with a quota has its created objects counted against it,
-// and only its own pressure evicts them; the global pool keeps at least 30%
-// of the capacity for clients without a quota.
+// EvictionPolicy: which objects go when space is needed, with Plasma 11's
+// observable rules (Arrow's own client tests check them):
+//  - A global LRU holds every unreferenced object of the shared pool; when an
+//    allocation fails, the least recently used go first, at least
+//    max(the shortfall, 20% of capacity) at a time.
+//  - A client may get an output quota (SetOptions). Objects it creates are
+//    "owned": counted against its quota, kept in its own LRU, evicted only
+//    by its own pressure. When a new object would exceed the quota, its
+//    oldest owned objects are evicted, or, if someone is using them, handed
+//    to the shared pool. Quotas together leave >= 30% of capacity shared.
+//  - When such a client disconnects, its objects join the shared pool.
+// The policy only keeps books; the store evicts what it is told to.
 #pragma once
 
 #include <cstdint>
 #include <list>
-#include <optional>
+#include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "plasma/common/object_id.h"
 
@@ -17,55 +27,45 @@ namespace plasma {
 
 class EvictionPolicy {
  public:
-  using ClientKey = const void*;  // identifies a client; nullptr = the global pool
+  using ClientKey = const void*;  // identifies a client
   static constexpr double kGlobalReserveFraction = 0.3;
+  static constexpr int64_t kEvictionFractionDivisor = 5;  // evict >= capacity / 5 at once
 
-  explicit EvictionPolicy(int64_t capacity) : capacity_(capacity) {}
+  explicit EvictionPolicy(int64_t capacity);
+  ~EvictionPolicy();
 
-  // An object became evictable (sealed, no references) or stopped being so.
-  void AddEvictable(const ObjectId& id, int64_t size, ClientKey owner);
-  void RemoveEvictable(const ObjectId& id);
-  bool IsEvictable(const ObjectId& id) const { return position_.count(id) > 0; }
-  // Moves evictable ids to the most-recently-used end.
-  void Touch(const ObjectId& id);
+  // Life cycle hooks, called by the store.
+  void ObjectCreated(const ObjectId& id, int64_t size, ClientKey owner_with_quota);
+  void BeginAccess(const ObjectId& id);  // its reference count went 0 -> 1
+  void EndAccess(const ObjectId& id);    // its reference count went 1 -> 0
+  void ObjectRemoved(const ObjectId& id);
+  void Refresh(const std::vector<ObjectId>& ids);
 
-  // Least recently used evictable object of `owner` (nullptr: of the global pool).
-  std::optional<ObjectId> OldestEvictable(ClientKey owner) const;
+  // Objects of the shared pool to evict so that `needed` more bytes fit,
+  // given `allocated` bytes in use: at least max(shortfall, capacity / 5).
+  std::vector<ObjectId> ChooseForAllocation(int64_t needed, int64_t allocated);
+  // Least recently used shared objects totalling at least num_bytes.
+  std::vector<ObjectId> ChooseAtLeast(int64_t num_bytes);
 
-  // Quotas. SetQuota fails if the client has one already or the global pool
-  // would keep less than kGlobalReserveFraction of the capacity.
-  bool SetQuota(ClientKey client, int64_t quota);
+  // Quotas.
+  bool SetQuota(ClientKey client, const std::string& name, int64_t quota);
   bool HasQuota(ClientKey client) const { return quotas_.count(client) > 0; }
-  int64_t Quota(ClientKey client) const;
-  int64_t OwnedBytes(ClientKey client) const;
-  void ChargeOwner(ClientKey client, int64_t bytes);
-  void RemoveQuota(ClientKey client);
+  // For a create of `size` bytes by a client with a quota: false if it can
+  // never fit; else fills the owned objects to evict to make room.
+  bool EnforceQuota(ClientKey client, int64_t size, std::vector<ObjectId>* to_evict);
+  void ClientDisconnected(ClientKey client);
 
-  std::string DebugString() const;
-  int64_t evictions() const { return evictions_; }
-  int64_t bytes_evicted() const { return bytes_evicted_; }
-  void RecordEviction(int64_t bytes) {
-    ++evictions_;
-    bytes_evicted_ += bytes;
-  }
+  // Plasma 11's debug text (clients parse it), from the store's allocation figures.
+  std::string DebugString(int64_t allocated, int64_t pinned_bytes) const;
 
  private:
-  struct Node {
-    ObjectId id;
-    int64_t size;
-    ClientKey owner;
-  };
-  struct QuotaState {
-    int64_t quota;
-    int64_t owned_bytes;
-  };
+  class LruCache;
   int64_t capacity_;
-  int64_t total_quota_ = 0;
-  std::list<Node> lru_;  // front: least recently used
-  std::unordered_map<ObjectId, std::list<Node>::iterator> position_;
-  std::unordered_map<ClientKey, QuotaState> quotas_;
-  int64_t evictions_ = 0;
-  int64_t bytes_evicted_ = 0;
+  std::unique_ptr<LruCache> global_;
+  std::map<ClientKey, std::unique_ptr<LruCache>> quotas_;
+  std::unordered_map<ObjectId, ClientKey> owner_;   // owned objects -> their client
+  std::unordered_set<ObjectId> pinned_owned_;       // owned objects in use
+  std::unordered_map<ObjectId, int64_t> sizes_;     // every object the policy knows
 };
 
 }  // namespace plasma

@@ -25,8 +25,7 @@ struct ObjectEntry {
   int64_t create_time = 0;
   int64_t construct_duration = -1;
   std::string digest;
-  StoreClient* quota_owner = nullptr;  // client whose quota it counts against
-  bool delete_when_unused = false;     // Delete was asked while in use or unsealed
+  bool delete_when_unused = false;  // Delete was asked while in use or unsealed
   int64_t total_size() const { return data_size + metadata_size; }
 };
 
@@ -40,7 +39,6 @@ struct GetRequest {
 struct StoreClient {
   std::unique_ptr<FrameConnection> connection;
   std::unordered_set<ObjectId> object_ids;  // references held (created ones included)
-  std::unordered_set<ObjectId> owned;       // counted against this client's quota
   std::unordered_set<GetRequest*> gets;
   bool arena_fd_sent = false;
   bool awaiting_subscribe_fd = false;
@@ -176,12 +174,12 @@ Status Store::ProcessFrames(StoreClient* client) {
     PLASMA_RETURN_NOT_OK(HandleMessage(client, type, payload, length));
     reader.ConsumeFrame();
   }
-  if (reader.BufferedBytes() == 0) {
-    int stray = client->connection->PopReceivedFd();
-    if (stray >= 0) {
-      close(stray);
-      return Status::ProtocolError("unexpected file descriptor from client");
-    }
+  // A descriptor rides on the byte after a Subscribe frame, which is parsed
+  // before that byte; any other descriptor was never asked for.
+  int stray = client->connection->PopReceivedFd();
+  if (stray >= 0) {
+    close(stray);
+    return Status::ProtocolError("unexpected file descriptor from client");
   }
   return Status::OK();
 }
@@ -395,7 +393,7 @@ Status Store::HandleMessage(StoreClient* client, fb::MessageType type, const uin
       fb::PlasmaRefreshLRURequestT request;
       PLASMA_RETURN_NOT_OK(DecodeMessage(payload, length, &request));
       PLASMA_ASSIGN_OR_RETURN(auto ids, DecodeIds(request.object_ids, "refresh request"));
-      for (const ObjectId& id : ids) eviction_.Touch(id);
+      eviction_.Refresh(ids);
       client->connection->QueueMessage(T::PlasmaRefreshLRUReply, fb::PlasmaRefreshLRUReplyT{});
       return Status::OK();
     }
@@ -411,7 +409,7 @@ Status Store::HandleMessage(StoreClient* client, fb::MessageType type, const uin
       PLASMA_RETURN_NOT_OK(DecodeMessage(payload, length, &request));
       client->name = request.client_name;
       fb::PlasmaSetOptionsReplyT reply;
-      if (!eviction_.SetQuota(client, request.output_memory_quota)) {
+      if (!eviction_.SetQuota(client, client->name, request.output_memory_quota)) {
         PLASMA_LOG(kWarning) << "client " << client->describe() << " (" << client->name
                              << "): quota of " << request.output_memory_quota
                              << " bytes refused (already set, or it would leave the "
@@ -454,29 +452,14 @@ fb::PlasmaError Store::CreateObject(StoreClient* client, const ObjectId& id, uin
   }
   int64_t size = int64_t(data_size + metadata_size);
   bool quota = eviction_.HasQuota(client);
-  if (quota) {
-    if (size > eviction_.Quota(client)) {
+  if (quota && evict_if_full) {
+    std::vector<ObjectId> victims;
+    if (!eviction_.EnforceQuota(client, size, &victims)) {
       PLASMA_LOG(kWarning) << "object " << id.Hex() << " of " << size
                            << " bytes exceeds the quota of client " << client->describe();
       return fb::PlasmaError::OutOfMemory;
     }
-    // Make room inside the quota: evict this client's own unused objects
-    // first, then stop counting objects others still use against it.
-    while (eviction_.OwnedBytes(client) + size > eviction_.Quota(client)) {
-      if (auto victim = eviction_.OldestEvictable(client)) {
-        ObjectEntry* entry = FindObject(*victim);
-        eviction_.RecordEviction(entry->total_size());
-        EraseObject(entry, /*notify=*/true);
-      } else if (!client->owned.empty()) {
-        ObjectEntry* entry = FindObject(*client->owned.begin());
-        client->owned.erase(entry->id);
-        eviction_.ChargeOwner(client, -entry->total_size());
-        entry->quota_owner = nullptr;
-        UpdateEvictability(entry);
-      } else {
-        break;
-      }
-    }
+    for (const ObjectId& victim : victims) EraseObject(FindObject(victim), /*notify=*/true);
   }
   std::optional<uint64_t> offset = AllocateWithEviction(size, evict_if_full);
   if (!offset) return fb::PlasmaError::OutOfMemory;
@@ -486,11 +469,7 @@ fb::PlasmaError Store::CreateObject(StoreClient* client, const ObjectId& id, uin
   entry->data_size = int64_t(data_size);
   entry->metadata_size = int64_t(metadata_size);
   entry->create_time = int64_t(std::time(nullptr));
-  if (quota) {
-    entry->quota_owner = client;
-    client->owned.insert(id);
-    eviction_.ChargeOwner(client, size);
-  }
+  eviction_.ObjectCreated(id, size, quota ? client : nullptr);
   ObjectEntry* raw = entry.get();
   objects_[id] = std::move(entry);
   AddReference(client, raw);  // the creator holds it until it seals and releases
@@ -502,14 +481,13 @@ std::optional<uint64_t> Store::AllocateWithEviction(int64_t size, bool evict_if_
   while (true) {
     if (auto offset = allocator_.Allocate(uint64_t(size))) return offset;
     if (!evict_if_full) return std::nullopt;
-    // Least recently used first, until a hole large enough opens up.
-    auto victim = eviction_.OldestEvictable(nullptr);
-    if (!victim) return std::nullopt;
-    ObjectEntry* entry = FindObject(*victim);
-    eviction_.RecordEviction(entry->total_size());
-    PLASMA_LOG(kDebug) << "evicting object " << entry->id.Hex() << " (" << entry->total_size()
-                       << " bytes) to make room for " << size << " bytes";
-    EraseObject(entry, /*notify=*/true);
+    // Least recently used first, a fifth of the capacity at a time (as Plasma
+    // 11), until a hole large enough opens up.
+    auto victims = eviction_.ChooseForAllocation(size, int64_t(allocator_.bytes_allocated()));
+    if (victims.empty()) return std::nullopt;
+    PLASMA_LOG(kDebug) << "evicting " << victims.size() << " objects to make room for " << size
+                       << " bytes";
+    for (const ObjectId& victim : victims) EraseObject(FindObject(victim), /*notify=*/true);
   }
 }
 
@@ -519,12 +497,10 @@ void Store::SealObject(StoreClient* client, ObjectEntry* entry, const std::strin
   entry->construct_duration = int64_t(std::time(nullptr)) - entry->create_time;
   PushNotification(MakeObjectInfo(*entry));
   SatisfyWaiters(entry);
-  UpdateEvictability(entry);
 }
 
 void Store::AbortObject(StoreClient* client, ObjectEntry* entry) {
   client->object_ids.erase(entry->id);
-  entry->ref_count = 0;
   EraseObject(entry, /*notify=*/false);  // never visible, so nobody to tell
 }
 
@@ -545,12 +521,9 @@ fb::PlasmaError Store::DeleteObject(const ObjectId& id) {
 
 int64_t Store::EvictBytes(int64_t num_bytes) {
   int64_t freed = 0;
-  while (freed < num_bytes) {
-    auto victim = eviction_.OldestEvictable(nullptr);
-    if (!victim) break;
-    ObjectEntry* entry = FindObject(*victim);
+  for (const ObjectId& victim : eviction_.ChooseAtLeast(num_bytes)) {
+    ObjectEntry* entry = FindObject(victim);
     freed += entry->total_size();
-    eviction_.RecordEviction(entry->total_size());
     EraseObject(entry, /*notify=*/true);
   }
   return freed;
@@ -558,11 +531,7 @@ int64_t Store::EvictBytes(int64_t num_bytes) {
 
 void Store::EraseObject(ObjectEntry* entry, bool notify) {
   ObjectId id = entry->id;
-  eviction_.RemoveEvictable(id);
-  if (entry->quota_owner != nullptr) {
-    entry->quota_owner->owned.erase(id);
-    eviction_.ChargeOwner(entry->quota_owner, -entry->total_size());
-  }
+  eviction_.ObjectRemoved(id);
   allocator_.Free(entry->offset);
   objects_.erase(id);  // `entry` is gone from here on
   if (notify) {
@@ -575,24 +544,16 @@ void Store::EraseObject(ObjectEntry* entry, bool notify) {
 
 void Store::AddReference(StoreClient* client, ObjectEntry* entry) {
   if (!client->object_ids.insert(entry->id).second) return;
-  ++entry->ref_count;
-  UpdateEvictability(entry);
+  if (entry->ref_count++ == 0) eviction_.BeginAccess(entry->id);
 }
 
 void Store::RemoveReference(StoreClient* client, ObjectEntry* entry) {
   if (client->object_ids.erase(entry->id) == 0) return;
-  if (--entry->ref_count == 0 && entry->sealed && entry->delete_when_unused) {
+  if (--entry->ref_count > 0) return;
+  if (entry->sealed && entry->delete_when_unused) {
     EraseObject(entry, /*notify=*/true);
-    return;
-  }
-  UpdateEvictability(entry);
-}
-
-void Store::UpdateEvictability(ObjectEntry* entry) {
-  if (entry->sealed && entry->ref_count == 0) {
-    eviction_.AddEvictable(entry->id, entry->total_size(), entry->quota_owner);
   } else {
-    eviction_.RemoveEvictable(entry->id);
+    eviction_.EndAccess(entry->id);
   }
 }
 
@@ -782,6 +743,8 @@ void Store::DisconnectClient(StoreClient* client, const std::string& reason) {
   }
   loop_->Unwatch(fd);
   while (!client->gets.empty()) RemoveGetRequest(*client->gets.begin());
+  // Objects counted against its quota join the shared pool.
+  eviction_.ClientDisconnected(client);
   // Its unsealed objects are aborted; its references on sealed ones dropped.
   std::vector<ObjectId> held(client->object_ids.begin(), client->object_ids.end());
   for (const ObjectId& id : held) {
@@ -793,11 +756,6 @@ void Store::DisconnectClient(StoreClient* client, const std::string& reason) {
       AbortObject(client, entry);
     }
   }
-  // Objects counted against its quota join the shared pool.
-  for (const ObjectId& id : client->owned) {
-    if (ObjectEntry* entry = FindObject(id)) entry->quota_owner = nullptr;
-  }
-  eviction_.RemoveQuota(client);
   if (client->notification_fd >= 0) {
     loop_->Unwatch(client->notification_fd);
     close(client->notification_fd);
@@ -807,16 +765,19 @@ void Store::DisconnectClient(StoreClient* client, const std::string& reason) {
 
 std::string Store::DebugString() const {
   size_t sealed = 0;
-  for (const auto& [id, entry] : objects_) sealed += entry->sealed ? 1 : 0;
+  int64_t pinned_bytes = 0;
+  for (const auto& [id, entry] : objects_) {
+    sealed += entry->sealed ? 1 : 0;
+    if (entry->ref_count > 0) pinned_bytes += entry->total_size();
+  }
+  // Plasma 11's lines first (clients parse them), then this store's own.
   std::ostringstream out;
-  out << "capacity: " << allocator_.capacity() << " bytes\n"
-      << "allocated: " << allocator_.bytes_allocated() << " bytes\n"
-      << "largest free block: " << allocator_.largest_free_block() << " bytes\n"
-      << "free blocks: " << allocator_.free_block_count() << "\n"
+  out << eviction_.DebugString(int64_t(allocator_.bytes_allocated()), pinned_bytes) << "\n"
       << "objects: " << objects_.size() << " (" << sealed << " sealed, "
       << objects_.size() - sealed << " being created)\n"
       << "clients: " << clients_.size() << "\n"
-      << eviction_.DebugString();
+      << "largest free block: " << allocator_.largest_free_block() << " bytes\n"
+      << "free blocks: " << allocator_.free_block_count() << "\n";
   return out.str();
 }
 

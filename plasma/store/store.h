@@ -66,7 +66,6 @@ class Store {
   void EraseObject(ObjectEntry* entry, bool notify);
   void AddReference(Client* client, ObjectEntry* entry);
   void RemoveReference(Client* client, ObjectEntry* entry);
-  void UpdateEvictability(ObjectEntry* entry);
   ObjectEntry* FindObject(const ObjectId& id);
 
   // Get.
