@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "plasma/common/status.h"
 
@@ -20,20 +21,28 @@ struct ArenaOptions {
 
 class SharedMemoryArena {
  public:
+  // Fails (never crashes) on a bad directory, a capacity the filesystem or
+  // machine has no room for, or hugepages on a directory that isn't hugetlbfs.
+  // Pages are not touched here; they fault in as objects are written.
   static Result<std::unique_ptr<SharedMemoryArena>> Create(const ArenaOptions& options);
-  ~SharedMemoryArena();
+  ~SharedMemoryArena();  // munmap + close
   SharedMemoryArena(const SharedMemoryArena&) = delete;
   SharedMemoryArena& operator=(const SharedMemoryArena&) = delete;
 
   int fd() const { return fd_; }
   uint8_t* base() const { return base_; }
-  uint64_t size() const { return size_; }  // bytes mapped (capacity rounded up to the page size)
+  // Bytes mapped: the capacity rounded up to the (huge) page size.
+  uint64_t size() const { return size_; }
+  // For logs: "memfd" or the (already unlinked) file's path.
+  const std::string& location() const { return location_; }
 
  private:
-  SharedMemoryArena(int fd, uint8_t* base, uint64_t size) : fd_(fd), base_(base), size_(size) {}
+  SharedMemoryArena(int fd, uint8_t* base, uint64_t size, std::string location)
+      : fd_(fd), base_(base), size_(size), location_(std::move(location)) {}
   int fd_;
   uint8_t* base_;
   uint64_t size_;
+  std::string location_;
 };
 
 }  // namespace plasma

@@ -1,0 +1,66 @@
+// Shared pieces of the benchmarks: child servers, timing, tables and CSV.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "plasma/common/status.h"
+
+namespace plasma::bench {
+
+double NowSeconds();
+
+// A server process started for the benchmark; killed and reaped on destruction.
+class ChildProcess {
+ public:
+  // Starts argv[0] with argv, stdout/stderr to log_path; waits until
+  // wait_for_path exists (a Unix socket), at most timeout_ms.
+  static Result<ChildProcess> Start(const std::vector<std::string>& argv,
+                                    const std::string& log_path,
+                                    const std::string& wait_for_path, int timeout_ms = 10000);
+  ChildProcess() = default;
+  ChildProcess(ChildProcess&& other) noexcept : pid_(other.pid_) { other.pid_ = -1; }
+  ChildProcess& operator=(ChildProcess&& other) noexcept;
+  ~ChildProcess();
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// A fresh private directory under /tmp, removed (recursively) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Finds a sibling executable of the running benchmark (build/bin/NAME) or NAME on PATH.
+std::string FindExecutable(const std::string& name);
+
+// Prints rows as an aligned table and writes them as CSV.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> columns) : columns_(std::move(columns)) {}
+  void AddRow(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void Print() const;
+  Status WriteCsv(const std::string& path) const;
+
+ private:
+  std::vector<std::string> columns_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string FormatBytes(uint64_t bytes);    // "64 KiB"
+std::string FormatDouble(double value, int digits);
+// Sizes 1 KiB .. max by powers of 4 (and max itself).
+std::vector<uint64_t> SizeLadder(uint64_t min, uint64_t max, unsigned factor);
+
+}  // namespace plasma::bench

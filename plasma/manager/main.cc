@@ -1,0 +1,133 @@
+// plasma-manager: moves objects between nodes' stores; see docs/manager.md.
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "plasma/common/logging.h"
+#include "plasma/manager/manager.h"
+
+namespace {
+
+const char kUsage[] =
+    "Usage: plasma-manager --store-socket PATH --socket PATH --redis ADDRESS --node NAME\n"
+    "                      [--listen HINT] [--inflight-bytes N] [--eager-threshold N]\n"
+    "       plasma-manager --list-transports\n"
+    "\n"
+    "Moves objects between nodes: local clients ask it (on --socket) to fetch ids;\n"
+    "it finds holders in Redis and pulls the bytes into the local store.\n"
+    "\n"
+    "  --store-socket PATH   this node's plasma-store-server socket\n"
+    "  --socket PATH         Unix socket for local clients (plasma fetch, Client::Fetch)\n"
+    "  --redis ADDRESS       Redis as HOST:PORT or a Unix socket path\n"
+    "  --node NAME           this node's name, unique in the cluster\n"
+    "  --listen HINT         where the transport listens: HOST, HOST:PORT (default: plugin's)\n"
+    "  --inflight-bytes N    bytes of large transfers in flight at once (default 1 GiB)\n"
+    "  --eager-threshold N   objects below N bytes go eagerly (default: plugin's suggestion)\n"
+    "  --list-transports     list the transport plugins found, with their properties\n"
+    "\n"
+    "Environment:\n"
+    "  PLASMA_TRANSPORT       socket|verbs|ucx or an absolute .so path (default socket)\n"
+    "  PLASMA_TRANSPORT_PATH  colon-separated directories searched for plugins first\n"
+    "  PLASMA_LOG_LEVEL       debug|info|warning|error\n";
+
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "plasma-manager: %s\n(see plasma-manager --help)\n", message.c_str());
+  return 2;
+}
+
+bool ParseCount(const char* text, uint64_t* out) {
+  char* end;
+  errno = 0;
+  unsigned long long value = std::strtoull(text, &end, 10);
+  if (errno != 0 || *end != '\0' || end == text) return false;
+  *out = value;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  plasma::SetLogProgramName("plasma-manager");
+  plasma::ManagerOptions options;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (arg == "--list-transports") {
+      std::fputs(plasma::transport::FormatPluginList(plasma::transport::ListPlugins()).c_str(),
+                 stdout);
+      return 0;
+    }
+    const char* v = value();
+    if (v == nullptr) return UsageError("unknown argument or missing value: '" + arg + "'");
+    if (arg == "--store-socket") {
+      options.store_socket = v;
+    } else if (arg == "--socket") {
+      options.manager_socket = v;
+    } else if (arg == "--redis") {
+      options.redis_address = v;
+    } else if (arg == "--node") {
+      options.node_name = v;
+    } else if (arg == "--listen") {
+      options.transfer.bind_hint = v;
+    } else if (arg == "--inflight-bytes") {
+      if (!ParseCount(v, &options.transfer.inflight_byte_budget)) {
+        return UsageError("--inflight-bytes takes a number of bytes");
+      }
+    } else if (arg == "--eager-threshold") {
+      if (!ParseCount(v, &options.transfer.eager_threshold)) {
+        return UsageError("--eager-threshold takes a number of bytes");
+      }
+    } else {
+      return UsageError("unknown argument '" + arg + "'");
+    }
+  }
+  if (options.store_socket.empty()) return UsageError("--store-socket is required");
+  if (options.manager_socket.empty()) return UsageError("--socket is required");
+  if (options.redis_address.empty()) return UsageError("--redis is required");
+  if (options.node_name.empty()) return UsageError("--node is required");
+
+  auto plugin = plasma::transport::Plugin::LoadFromEnvironment();
+  if (!plugin.ok()) {
+    std::fprintf(stderr, "plasma-manager: %s\n", plugin.status().message().c_str());
+    return 1;
+  }
+
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+  int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  auto loop = plasma::EventLoop::Create();
+  if (!loop.ok()) {
+    std::fprintf(stderr, "plasma-manager: %s\n", loop.status().ToString().c_str());
+    return 1;
+  }
+  auto manager = plasma::Manager::Create(loop->get(), options, plugin->get());
+  if (!manager.ok()) {
+    std::fprintf(stderr, "plasma-manager: %s\n", manager.status().ToString().c_str());
+    return 1;
+  }
+  (*loop)->Watch(signal_fd, EPOLLIN, [&](uint32_t) {
+    signalfd_siginfo info;
+    if (read(signal_fd, &info, sizeof(info)) != sizeof(info)) return;
+    PLASMA_LOG(kInfo) << "signal " << info.ssi_signo << " received, shutting down";
+    (*manager)->Unregister();
+    (*loop)->Unwatch(signal_fd);
+    // Let the Redis commands go out, then stop.
+    (*loop)->AddTimer(200, [&] { (*loop)->Stop(); });
+  });
+  (*loop)->Run();
+  manager->reset();
+  close(signal_fd);
+  return 0;
+}

@@ -1,0 +1,354 @@
+#include "plasma/manager/manager.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "plasma/common/logging.h"
+
+namespace plasma {
+
+namespace {
+// While Redis is unreachable, or no node holds an object yet, look again this often.
+constexpr int64_t kRetryLookupMs = 200;
+}  // namespace
+
+// One client's Fetch: the ids asked for and what became of each.
+struct Manager::FetchRequest {
+  int client_fd;
+  std::vector<ObjectId> ids;
+  std::vector<Status> results;
+  std::vector<bool> resolved;
+  size_t pending = 0;
+  EventLoop::TimerId timer = 0;
+  int64_t started_ms = 0;
+};
+
+// One object being fetched, shared by every request that wants it.
+struct Manager::ObjectFetch {
+  ObjectId id;
+  std::vector<std::pair<FetchRequest*, size_t>> waiters;
+  bool pulling = false;
+  ObjectDirectory::WatchId watch = 0;
+  EventLoop::TimerId retry_timer = 0;
+  Status last_error;
+};
+
+Manager::Manager(EventLoop* loop, const ManagerOptions& options) : loop_(loop), options_(options) {}
+
+Result<std::unique_ptr<Manager>> Manager::Create(EventLoop* loop, const ManagerOptions& options,
+                                                 transport::Plugin* plugin) {
+  std::unique_ptr<Manager> manager(new Manager(loop, options));
+  PLASMA_RETURN_NOT_OK(manager->Start(plugin));
+  return manager;
+}
+
+Status Manager::Start(transport::Plugin* plugin) {
+  if (options_.node_name.empty()) return Status::InvalidArgument("the node needs a name");
+  PLASMA_ASSIGN_OR_RETURN(store_, Client::Connect(options_.store_socket));
+  PLASMA_ASSIGN_OR_RETURN(engine_, TransferEngine::Create(loop_, plugin, store_, options_.transfer));
+
+  ObjectDirectory::Options directory_options;
+  directory_options.redis_address = options_.redis_address;
+  directory_options.self = NodeInfo{options_.node_name, plugin->name(), engine_->address()};
+  PLASMA_ASSIGN_OR_RETURN(directory_, ObjectDirectory::Create(loop_, directory_options));
+
+  // Every object sealed here (put by a client or pulled by us) is announced;
+  // the subscription starts with every object already in the store.
+  PLASMA_ASSIGN_OR_RETURN(notification_fd_, store_->Subscribe());
+  PLASMA_RETURN_NOT_OK(
+      loop_->Watch(notification_fd_, EPOLLIN, [this](uint32_t) { OnStoreNotification(); }));
+
+  PLASMA_ASSIGN_OR_RETURN(listen_fd_, ListenUnixSocket(options_.manager_socket));
+  fcntl(listen_fd_, F_SETFL, fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
+  PLASMA_RETURN_NOT_OK(loop_->Watch(listen_fd_, EPOLLIN, [this](uint32_t) { AcceptClients(); }));
+  PLASMA_LOG(kInfo) << "node " << options_.node_name << ": store " << options_.store_socket
+                    << ", clients on " << options_.manager_socket << ", Redis "
+                    << options_.redis_address << ", transport " << plugin->name()
+                    << " (eager below " << engine_->eager_threshold() << " bytes)";
+  return Status::OK();
+}
+
+void Manager::Unregister() {
+  if (directory_) directory_->Unregister();
+}
+
+Manager::~Manager() {
+  std::vector<int> fds;
+  for (auto& [fd, client] : clients_) fds.push_back(fd);
+  for (int fd : fds) DisconnectClient(fd, "manager shutting down");
+  if (listen_fd_ >= 0) {
+    loop_->Unwatch(listen_fd_);
+    close(listen_fd_);
+    unlink(options_.manager_socket.c_str());
+  }
+  if (notification_fd_ >= 0) {
+    loop_->Unwatch(notification_fd_);
+    close(notification_fd_);
+  }
+}
+
+void Manager::OnStoreNotification() {
+  auto notifications = Client::ReadNotification(notification_fd_);
+  if (!notifications.ok()) {
+    PLASMA_LOG(kError) << "lost the store's notifications (" << notifications.status().ToString()
+                       << "); stopping";
+    loop_->Unwatch(notification_fd_);
+    loop_->Stop();
+    return;
+  }
+  for (const auto& n : *notifications) {
+    if (n.is_deletion) {
+      directory_->RemoveLocation(n.id);
+    } else {
+      directory_->AddLocation(n.id);
+    }
+  }
+}
+
+void Manager::AcceptClients() {
+  while (true) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    clients_[fd] = std::make_unique<FrameConnection>(fd, 64 << 20);
+    loop_->Watch(fd, EPOLLIN, [this, fd](uint32_t events) { OnClientEvent(fd, events); });
+  }
+}
+
+void Manager::OnClientEvent(int fd, uint32_t events) {
+  auto it = clients_.find(fd);
+  if (it == clients_.end()) return;
+  FrameConnection* client = it->second.get();
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    Status read = client->ReadAvailable();
+    while (true) {
+      fb::MessageType type;
+      const uint8_t* payload;
+      size_t length;
+      auto complete = client->reader().NextFrame(&type, &payload, &length);
+      if (!complete.ok()) {
+        DisconnectClient(fd, complete.status().ToString());
+        return;
+      }
+      if (!*complete) break;
+      Status handled = HandleFrame(client, type, payload, length);
+      if (!handled.ok()) {
+        DisconnectClient(fd, handled.ToString());
+        return;
+      }
+      client->reader().ConsumeFrame();
+    }
+    if (!read.ok()) {
+      DisconnectClient(fd, read.ToString());
+      return;
+    }
+  }
+  if (!client->Flush().ok()) {
+    DisconnectClient(fd, "write failed");
+    return;
+  }
+  loop_->SetEvents(fd, EPOLLIN | (client->HasPendingOutput() ? uint32_t(EPOLLOUT) : 0u));
+}
+
+Status Manager::HandleFrame(FrameConnection* client, fb::MessageType type, const uint8_t* payload,
+                            size_t length) {
+  if (type != fb::MessageType::ManagerFetchRequest) {
+    return Status::ProtocolError(std::string("unexpected message ") + MessageTypeName(type) +
+                                 " on the manager socket");
+  }
+  fb::ManagerFetchRequestT message;
+  PLASMA_RETURN_NOT_OK(DecodeMessage(payload, length, &message));
+  auto* request = new FetchRequest;
+  request->client_fd = client->fd();
+  request->started_ms = MonotonicMilliseconds();
+  for (const auto& binary : message.object_ids) {
+    auto id = ObjectId::FromBinary(binary);
+    if (!id.ok()) {
+      delete request;
+      return Status::ProtocolError("fetch request: " + id.status().message());
+    }
+    request->ids.push_back(*id);
+  }
+  request->results.resize(request->ids.size());
+  request->resolved.resize(request->ids.size(), false);
+  request->pending = request->ids.size();
+  client_requests_[client->fd()].push_back(request);
+  if (message.timeout_ms >= 0) {
+    request->timer = loop_->AddTimer(message.timeout_ms, [this, request] { TimeOut(request); });
+  }
+  for (size_t i = 0; i < request->ids.size(); ++i) StartFetch(request, i);
+  ReplyIfDone(request);
+  return Status::OK();
+}
+
+void Manager::StartFetch(FetchRequest* request, size_t index) {
+  const ObjectId& id = request->ids[index];
+  auto contains = store_->Contains(id);
+  if (contains.ok() && *contains) {
+    Resolve(request, index, Status::OK());
+    return;
+  }
+  auto& fetch = fetches_[id];
+  if (fetch) {
+    fetch->waiters.emplace_back(request, index);
+    return;
+  }
+  fetch = std::make_unique<ObjectFetch>();
+  fetch->id = id;
+  fetch->waiters.emplace_back(request, index);
+  LookUp(id);
+}
+
+void Manager::LookUp(const ObjectId& id) {
+  auto it = fetches_.find(id);
+  if (it == fetches_.end()) return;
+  ObjectFetch* fetch = it->second.get();
+  // Watch before looking up, so an announcement in between is not missed.
+  if (fetch->watch == 0) {
+    fetch->watch = directory_->Watch(id, [this, id] {
+      auto found = fetches_.find(id);
+      if (found == fetches_.end()) return;
+      found->second->watch = 0;
+      if (!found->second->pulling) LookUp(id);
+    });
+  }
+  directory_->LookupHolders(id, [this, id](Status status, std::vector<NodeInfo> holders) {
+    auto found = fetches_.find(id);
+    if (found == fetches_.end() || found->second->pulling) return;
+    ObjectFetch* fetch = found->second.get();
+    // The object may have arrived meanwhile (a local put, another pull).
+    auto contains = store_->Contains(id);
+    if (contains.ok() && *contains) {
+      FinishFetchObject(id, Status::OK());
+      return;
+    }
+    if (!status.ok() || holders.empty()) {
+      if (!status.ok()) fetch->last_error = status;
+      // Not there yet (or Redis is away): wait for an announcement, and look
+      // again now and then in case one was lost with a Redis restart.
+      if (fetch->retry_timer == 0) {
+        fetch->retry_timer = loop_->AddTimer(kRetryLookupMs, [this, id] {
+          auto again = fetches_.find(id);
+          if (again == fetches_.end()) return;
+          again->second->retry_timer = 0;
+          if (!again->second->pulling) LookUp(id);
+        });
+      }
+      return;
+    }
+    if (fetch->watch != 0) {
+      directory_->CancelWatch(fetch->watch);
+      fetch->watch = 0;
+    }
+    fetch->pulling = true;
+    engine_->Pull(id, std::move(holders), [this, id](Status pulled) { OnPulled(id, pulled); });
+  });
+}
+
+void Manager::OnPulled(const ObjectId& id, Status status) {
+  auto it = fetches_.find(id);
+  if (it == fetches_.end()) return;
+  it->second->pulling = false;
+  FinishFetchObject(id, status);
+}
+
+void Manager::FinishFetchObject(const ObjectId& id, const Status& status) {
+  auto it = fetches_.find(id);
+  if (it == fetches_.end()) return;
+  std::unique_ptr<ObjectFetch> fetch = std::move(it->second);
+  fetches_.erase(it);
+  if (fetch->watch != 0) directory_->CancelWatch(fetch->watch);
+  if (fetch->retry_timer != 0) loop_->CancelTimer(fetch->retry_timer);
+  for (auto& [request, index] : fetch->waiters) Resolve(request, index, status);
+}
+
+void Manager::Resolve(FetchRequest* request, size_t index, Status status) {
+  if (request->resolved[index]) return;
+  request->resolved[index] = true;
+  request->results[index] = std::move(status);
+  --request->pending;
+  ReplyIfDone(request);
+}
+
+void Manager::TimeOut(FetchRequest* request) {
+  request->timer = 0;
+  int64_t waited = MonotonicMilliseconds() - request->started_ms;
+  for (size_t i = 0; i < request->ids.size(); ++i) {
+    if (request->resolved[i]) continue;
+    const ObjectId& id = request->ids[i];
+    std::string detail = "no node announced it";
+    auto it = fetches_.find(id);
+    if (it != fetches_.end()) {
+      auto& waiters = it->second->waiters;
+      waiters.erase(std::remove(waiters.begin(), waiters.end(), std::make_pair(request, i)),
+                    waiters.end());
+      if (it->second->pulling) detail = "a transfer was still running";
+      if (!it->second->last_error.ok()) detail = it->second->last_error.message();
+      DropIfUnwanted(id);
+    }
+    request->resolved[i] = true;
+    request->results[i] = Status::TimedOut("fetch of object " + id.Hex() + " timed out after " +
+                                           std::to_string(waited) + " ms (" + detail + ")");
+    --request->pending;
+  }
+  ReplyIfDone(request);
+}
+
+void Manager::DropIfUnwanted(const ObjectId& id) {
+  auto it = fetches_.find(id);
+  if (it == fetches_.end() || !it->second->waiters.empty() || it->second->pulling) return;
+  if (it->second->watch != 0) directory_->CancelWatch(it->second->watch);
+  if (it->second->retry_timer != 0) loop_->CancelTimer(it->second->retry_timer);
+  fetches_.erase(it);
+}
+
+void Manager::ReplyIfDone(FetchRequest* request) {
+  if (request->pending > 0) return;
+  if (request->timer != 0) loop_->CancelTimer(request->timer);
+  auto& requests = client_requests_[request->client_fd];
+  requests.erase(std::remove(requests.begin(), requests.end(), request), requests.end());
+  auto client = clients_.find(request->client_fd);
+  if (client != clients_.end()) {
+    fb::ManagerFetchReplyT reply;
+    for (size_t i = 0; i < request->ids.size(); ++i) {
+      reply.object_ids.push_back(request->ids[i].Binary());
+      reply.status_codes.push_back(int32_t(request->results[i].code()));
+      reply.messages.push_back(request->results[i].message());
+    }
+    client->second->QueueMessage(fb::MessageType::ManagerFetchReply, reply);
+    if (client->second->Flush().ok()) {
+      loop_->SetEvents(request->client_fd,
+                       EPOLLIN | (client->second->HasPendingOutput() ? uint32_t(EPOLLOUT) : 0u));
+    }
+  }
+  delete request;
+}
+
+void Manager::DisconnectClient(int fd, const std::string& reason) {
+  if (reason.find("closed the connection") == std::string::npos) {
+    PLASMA_LOG(kWarning) << "disconnecting manager client fd " << fd << ": " << reason;
+  }
+  loop_->Unwatch(fd);
+  // Transfers already running finish (the objects still arrive); waiting
+  // for objects nobody else wants stops.
+  for (FetchRequest* request : client_requests_[fd]) {
+    std::vector<ObjectId> touched;
+    for (auto& [id, fetch] : fetches_) {
+      auto& waiters = fetch->waiters;
+      waiters.erase(std::remove_if(waiters.begin(), waiters.end(),
+                                   [request](const auto& w) { return w.first == request; }),
+                    waiters.end());
+      touched.push_back(id);
+    }
+    for (const ObjectId& id : touched) DropIfUnwanted(id);
+    if (request->timer != 0) loop_->CancelTimer(request->timer);
+    delete request;
+  }
+  client_requests_.erase(fd);
+  clients_.erase(fd);
+}
+
+}  // namespace plasma

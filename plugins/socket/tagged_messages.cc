@@ -1,0 +1,209 @@
+#include "plugins/socket/tagged_messages.h"
+
+#include <cstring>
+#include <new>
+
+#include "plugins/socket/connection.h"
+#include "plugins/socket/request.h"
+
+namespace plasma_socket {
+
+namespace {
+
+// Largest eager frame accepted from a peer (peers may be configured with a
+// different threshold than ours, but not with an absurd one).
+constexpr uint64_t kMaxEagerFrame = 64ull << 20;
+constexpr uint64_t kRendezvousEntryCost = 256;
+
+void QueueClearToSend(Connection* conn, uint64_t transfer_id, int status) {
+  FrameHeader cts;
+  cts.type = FrameType::kClearToSend;
+  cts.id = transfer_id;
+  cts.status = status;
+  conn->QueueFrame(cts, nullptr, 0, nullptr, false);
+}
+
+// A receive matched a rendezvous request: ask for the data, or refuse it.
+void AcceptRendezvous(Connection* conn, Request* req, uint64_t transfer_id, uint64_t length) {
+  if (length > req->length) {
+    CompleteRequest(req, PLASMA_TP_ERR_MESSAGE_TOO_LARGE, length);
+    QueueClearToSend(conn, transfer_id, PLASMA_TP_ERR_MESSAGE_TOO_LARGE);
+    return;
+  }
+  req->stage = RequestStage::kAwaitingData;
+  req->transfer_id = transfer_id;
+  req->expected_length = length;
+  conn->recvs_awaiting_data[transfer_id] = req;
+  QueueClearToSend(conn, transfer_id, PLASMA_TP_OK);
+}
+
+Request* TakeMatchingPostedRecv(Connection* conn, uint64_t tag) {
+  for (auto it = conn->posted_recvs.begin(); it != conn->posted_recvs.end(); ++it) {
+    if (TagMatches(tag, (*it)->tag, (*it)->tag_mask)) {
+      Request* req = *it;
+      conn->posted_recvs.erase(it);
+      req->result.tag = tag;
+      return req;
+    }
+  }
+  return nullptr;
+}
+
+void ProtocolError(Connection* conn, const char* what) {
+  conn->ctx->Log(PLASMA_TP_LOG_ERROR, "socket: %s: protocol error: %s", conn->Describe().c_str(),
+                 what);
+  conn->Fail(PLASMA_TP_ERR_PROTOCOL, what);
+}
+
+}  // namespace
+
+void PostSend(Connection* conn, Request* req) {
+  FrameHeader header;
+  header.tag = req->tag;
+  header.length = req->length;
+  if (req->length <= conn->ctx->config.eager_threshold) {
+    header.type = FrameType::kEager;
+    req->stage = RequestStage::kQueuedFrame;
+    conn->QueueFrame(header, req->buffer, req->length, req, true);
+    return;
+  }
+  // Rendezvous: announce now, write the payload once the peer has a buffer.
+  header.type = FrameType::kRendezvousRequest;
+  header.id = conn->next_transfer_id++;
+  req->transfer_id = header.id;
+  req->stage = RequestStage::kAwaitingClearToSend;
+  conn->sends_awaiting_cts[header.id] = req;
+  conn->QueueFrame(header, nullptr, 0, req, false);
+}
+
+void PostRecv(Connection* conn, Request* req) {
+  for (auto it = conn->unexpected.begin(); it != conn->unexpected.end(); ++it) {
+    UnexpectedMessage* msg = it->get();
+    if (!TagMatches(msg->tag, req->tag, req->tag_mask)) continue;
+    req->result.tag = msg->tag;
+    const bool landing_now = conn->in_payload && conn->sink.unexpected == msg;
+    if (msg->rendezvous) {
+      AcceptRendezvous(conn, req, msg->transfer_id, msg->length);
+    } else if (msg->length > req->length) {
+      CompleteRequest(req, PLASMA_TP_ERR_MESSAGE_TOO_LARGE, msg->length);
+      if (landing_now) conn->sink = RxSink{nullptr, msg->length, conn->sink.received};
+    } else if (!landing_now) {
+      if (msg->length > 0) std::memcpy(req->buffer, msg->data.get(), msg->length);
+      CompleteRequest(req, PLASMA_TP_OK, msg->length);
+    } else {
+      // Still arriving: move what came so far, land the rest directly.
+      if (conn->sink.received > 0) std::memcpy(req->buffer, msg->data.get(), conn->sink.received);
+      conn->sink.base = req->buffer;
+      conn->sink.unexpected = nullptr;
+      conn->sink.request = req;
+      req->stage = RequestStage::kLanding;
+    }
+    conn->unexpected_bytes -= msg->cost;
+    conn->unexpected.erase(it);
+    conn->MaybeResumeReading();
+    return;
+  }
+  req->stage = RequestStage::kPosted;
+  conn->posted_recvs.push_back(req);
+}
+
+int ProbeUnexpected(Connection* conn, uint64_t tag, uint64_t tag_mask, UnexpectedMessage** found) {
+  for (auto& msg : conn->unexpected) {
+    if (TagMatches(msg->tag, tag, tag_mask)) {
+      *found = msg.get();
+      return PLASMA_TP_OK;
+    }
+  }
+  return PLASMA_TP_IN_PROGRESS;
+}
+
+void OnEagerHeader(Connection* conn, const FrameHeader& header) {
+  if (header.length > kMaxEagerFrame) {
+    ProtocolError(conn, "eager frame too large");
+    return;
+  }
+  if (Request* req = TakeMatchingPostedRecv(conn, header.tag)) {
+    if (header.length > req->length) {
+      CompleteRequest(req, PLASMA_TP_ERR_MESSAGE_TOO_LARGE, header.length);
+      conn->BeginPayload(RxSink{nullptr, header.length});
+      return;
+    }
+    req->stage = RequestStage::kLanding;
+    conn->BeginPayload(RxSink{req->buffer, header.length, 0, req});
+    return;
+  }
+  auto msg = std::make_unique<UnexpectedMessage>();
+  msg->tag = header.tag;
+  msg->length = header.length;
+  msg->data.reset(new (std::nothrow) uint8_t[header.length > 0 ? header.length : 1]);
+  if (!msg->data) {
+    conn->ctx->Log(PLASMA_TP_LOG_ERROR, "socket: no memory for a %llu-byte unexpected message",
+                   static_cast<unsigned long long>(header.length));
+    conn->Fail(PLASMA_TP_ERR_NO_MEMORY, "no memory for unexpected message");
+    return;
+  }
+  msg->cost = header.length;
+  conn->unexpected_bytes += msg->cost;
+  UnexpectedMessage* raw = msg.get();
+  conn->unexpected.push_back(std::move(msg));
+  conn->BeginPayload(RxSink{raw->data.get(), header.length, 0, nullptr, raw});
+}
+
+void OnRendezvousRequest(Connection* conn, const FrameHeader& header) {
+  if (Request* req = TakeMatchingPostedRecv(conn, header.tag)) {
+    AcceptRendezvous(conn, req, header.id, header.length);
+    return;
+  }
+  auto msg = std::make_unique<UnexpectedMessage>();
+  msg->rendezvous = true;
+  msg->tag = header.tag;
+  msg->length = header.length;
+  msg->transfer_id = header.id;
+  msg->cost = kRendezvousEntryCost;
+  conn->unexpected_bytes += msg->cost;
+  conn->unexpected.push_back(std::move(msg));
+}
+
+void OnClearToSend(Connection* conn, const FrameHeader& header) {
+  auto found = conn->sends_awaiting_cts.find(header.id);
+  if (found == conn->sends_awaiting_cts.end()) {
+    ProtocolError(conn, "clear-to-send for an unknown transfer");
+    return;
+  }
+  Request* req = found->second;
+  conn->sends_awaiting_cts.erase(found);
+  if (header.status != PLASMA_TP_OK) {
+    // The receiver refused (its buffer is too small); the sender learns too.
+    CompleteRequest(req, header.status < 0 ? header.status : PLASMA_TP_ERR_PROTOCOL, 0);
+    return;
+  }
+  FrameHeader data;
+  data.type = FrameType::kRendezvousData;
+  data.id = req->transfer_id;
+  data.length = req->length;
+  req->stage = RequestStage::kQueuedFrame;
+  conn->QueueFrame(data, req->buffer, req->length, req, true);
+}
+
+void OnRendezvousData(Connection* conn, const FrameHeader& header) {
+  auto found = conn->recvs_awaiting_data.find(header.id);
+  if (found == conn->recvs_awaiting_data.end()) {
+    ProtocolError(conn, "data for an unknown transfer");
+    return;
+  }
+  Request* req = found->second;
+  conn->recvs_awaiting_data.erase(found);
+  if (req == nullptr) {  // canceled after our CTS
+    conn->BeginPayload(RxSink{nullptr, header.length});
+    return;
+  }
+  if (header.length != req->expected_length) {
+    CompleteRequest(req, PLASMA_TP_ERR_PROTOCOL, 0);
+    ProtocolError(conn, "rendezvous data length differs from its announcement");
+    return;
+  }
+  req->stage = RequestStage::kLanding;
+  conn->BeginPayload(RxSink{req->buffer, header.length, 0, req});
+}
+
+}  // namespace plasma_socket

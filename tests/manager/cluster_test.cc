@@ -1,0 +1,380 @@
+// End-to-end tests of the manager with real processes: a real redis-server
+// and N nodes (plasma-store-server + plasma-manager), started by
+// plasma-cluster on loopback or in network namespaces joined by veth pairs.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "plasma/client/client.h"
+#include "tests/common/test_util.h"
+
+namespace plasma {
+namespace {
+
+// A shell command (pipes, redirections) through the shared test runner;
+// stdout and stderr together.
+std::string RunShell(const std::string& command, int* exit_code = nullptr) {
+  auto result = test::RunCommand({"/bin/sh", "-c", command}, "", {}, std::chrono::seconds(120));
+  if (!result.ok()) {
+    if (exit_code) *exit_code = -1;
+    return result.status().ToString();
+  }
+  if (exit_code) *exit_code = result->exit_code;
+  return result->out + result->err;
+}
+
+uint64_t Fnv1a(const uint8_t* data, size_t size) {
+  uint64_t hash = 1469598103934665603ull;
+  // Every byte counts, but hash 8 at a time so 256 MiB stays quick.
+  size_t words = size / 8;
+  for (size_t i = 0; i < words; ++i) {
+    uint64_t w;
+    std::memcpy(&w, data + 8 * i, 8);
+    hash = (hash ^ w) * 1099511628211ull;
+  }
+  for (size_t i = words * 8; i < size; ++i) hash = (hash ^ data[i]) * 1099511628211ull;
+  return hash;
+}
+
+std::string RandomBytes(size_t size, uint64_t seed) {
+  std::string bytes(size, '\0');
+  std::mt19937_64 engine(seed);
+  for (size_t i = 0; i + 8 <= size; i += 8) {
+    uint64_t v = engine();
+    std::memcpy(&bytes[i], &v, 8);
+  }
+  for (size_t i = size / 8 * 8; i < size; ++i) bytes[i] = char(engine());
+  return bytes;
+}
+
+class Cluster {
+ public:
+  Cluster(int nodes, bool netns, int64_t capacity = int64_t(1) << 30) {
+    char pattern[] = "/tmp/plasma-cluster-test-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    std::string command = std::string(PLASMA_CLUSTER_PATH) + " up --nodes " +
+                          std::to_string(nodes) + " --dir " + dir_ + " --capacity " +
+                          std::to_string(capacity) + (netns ? " --netns" : "");
+    output_ = RunShell(command, &exit_code_);
+    std::ifstream env(dir_ + "/cluster.env");
+    std::string line;
+    while (std::getline(env, line)) {
+      auto eq = line.find('=');
+      if (eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+  }
+  ~Cluster() { RunShell(std::string(PLASMA_CLUSTER_PATH) + " down --dir " + dir_); }
+
+  bool up() const { return exit_code_ == 0; }
+  const std::string& output() const { return output_; }
+  std::string NodeDir(int node) const { return dir_ + "/node" + std::to_string(node); }
+  std::string StoreSocket(int node) const { return NodeDir(node) + "/store.sock"; }
+  std::string ManagerSocket(int node) const { return NodeDir(node) + "/manager.sock"; }
+  pid_t Pid(int node, const std::string& process) const {
+    std::ifstream in(NodeDir(node) + "/" + process + ".pid");
+    pid_t pid = -1;
+    in >> pid;
+    return pid;
+  }
+  std::string Log(int node, const std::string& process) const {
+    std::ifstream in(NodeDir(node) + "/" + process + ".log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string& dir() const { return dir_; }
+  std::string env(const std::string& key) const {
+    auto it = env_.find(key);
+    return it == env_.end() ? "" : it->second;
+  }
+
+  std::shared_ptr<Client> Connect(int node) const {
+    ConnectOptions options;
+    options.manager_socket = ManagerSocket(node);
+    auto client = Client::Connect(StoreSocket(node), options);
+    EXPECT_TRUE(client.ok()) << client.status().ToString();
+    return client.ok() ? *client : nullptr;
+  }
+
+ private:
+  std::string dir_;
+  std::string output_;
+  int exit_code_ = -1;
+  std::map<std::string, std::string> env_;
+};
+
+// Puts `data` under id on the node's store.
+void Put(Client& client, const ObjectId& id, const std::string& data, const std::string& metadata = "") {
+  auto buffer = client.Create(id, int64_t(data.size()), metadata);
+  ASSERT_TRUE(buffer.ok()) << buffer.status().ToString();
+  if (!data.empty()) std::memcpy(buffer->data(), data.data(), data.size());
+  ASSERT_TRUE(client.Seal(id).ok());
+}
+
+void ExpectObject(Client& client, const ObjectId& id, const std::string& data,
+                  const std::string& metadata = "") {
+  auto got = client.Get({id}, 0);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE((*got)[0].valid()) << "object " << id.Hex() << " is not in the local store";
+  ASSERT_EQ((*got)[0].data_size(), int64_t(data.size()));
+  EXPECT_EQ(Fnv1a((*got)[0].data(), data.size()),
+            Fnv1a(reinterpret_cast<const uint8_t*>(data.data()), data.size()))
+      << "contents differ for object of " << data.size() << " bytes";
+  ASSERT_EQ((*got)[0].metadata_size(), int64_t(metadata.size()));
+  EXPECT_EQ(std::string(reinterpret_cast<char*>((*got)[0].metadata()), metadata.size()), metadata);
+}
+
+TEST(ClusterTest, ObjectsOfEverySizeMoveBetweenNodes) {
+  Cluster cluster(3, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto holder = cluster.Connect(1);
+  auto puller = cluster.Connect(2);
+  ASSERT_TRUE(holder && puller);
+  std::vector<size_t> sizes = {0, 1, 100, 4096, 65536, 1 << 20, 16 << 20, 256 << 20};
+  std::vector<ObjectId> ids;
+  std::vector<std::string> contents;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    ids.push_back(ObjectId::Random());
+    contents.push_back(RandomBytes(sizes[i], i + 1));
+    Put(*holder, ids.back(), contents.back(), i % 2 ? "meta" + std::to_string(i) : "");
+  }
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    Status fetched = puller->Fetch({ids[i]}, 60000);
+    ASSERT_TRUE(fetched.ok()) << "size " << sizes[i] << ": " << fetched.ToString();
+    ExpectObject(*puller, ids[i], contents[i], i % 2 ? "meta" + std::to_string(i) : "");
+  }
+  // A fetch of something already local answers at once.
+  EXPECT_TRUE(puller->Fetch(ids, 1000).ok());
+}
+
+TEST(ClusterTest, ConcurrentFetchesOfOneIdFromSeveralNodes) {
+  Cluster cluster(4, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto holder = cluster.Connect(1);
+  ObjectId id = ObjectId::Random();
+  std::string data = RandomBytes(32 << 20, 7);
+  Put(*holder, id, data);
+  std::vector<std::thread> threads;
+  std::vector<Status> results(6);
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      auto client = cluster.Connect(2 + t % 3);
+      results[t] = client ? client->Fetch({id}, 60000) : Status::IOError("no client");
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < 6; ++t) EXPECT_TRUE(results[t].ok()) << t << ": " << results[t].ToString();
+  for (int node = 2; node <= 4; ++node) ExpectObject(*cluster.Connect(node), id, data);
+}
+
+TEST(ClusterTest, FetchWaitsForAnObjectCreatedLater) {
+  Cluster cluster(2, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto holder = cluster.Connect(1);
+  auto puller = cluster.Connect(2);
+  ObjectId id = ObjectId::Random();
+  std::string data = RandomBytes(100000, 3);
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    Put(*holder, id, data);
+  });
+  Status fetched = puller->Fetch({id}, 20000);
+  late.join();
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString();
+  ExpectObject(*puller, id, data);
+}
+
+TEST(ClusterTest, FetchOfMissingObjectTimesOutNamingIt) {
+  Cluster cluster(2, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto puller = cluster.Connect(2);
+  ObjectId id = ObjectId::Random();
+  Status fetched = puller->Fetch({id}, 300);
+  ASSERT_FALSE(fetched.ok());
+  EXPECT_TRUE(fetched.IsTimedOut()) << fetched.ToString();
+  EXPECT_NE(fetched.message().find(id.Hex()), std::string::npos) << fetched.ToString();
+}
+
+// Kills the holder's manager while its object is being pulled; returns true
+// if the kill landed mid-transfer (the object was created but not sealed).
+bool KillHolderMidTransfer(Cluster& cluster, Client& puller, const ObjectId& id, int holder_node,
+                           Status* fetch_result) {
+  std::atomic<bool> done{false};
+  std::thread fetcher([&] {
+    *fetch_result = puller.Fetch({id}, 60000);
+    done = true;
+  });
+  bool mid_transfer = false;
+  auto watcher = Client::Connect(cluster.StoreSocket(2));
+  for (int i = 0; i < 20000 && !done; ++i) {
+    auto objects = (*watcher)->List();
+    if (objects.ok()) {
+      for (const auto& info : *objects) {
+        if (info.id == id && !info.sealed) mid_transfer = true;
+      }
+    }
+    if (mid_transfer) {
+      kill(cluster.Pid(holder_node, "manager"), SIGKILL);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  fetcher.join();
+  return mid_transfer;
+}
+
+TEST(ClusterTest, HolderKilledMidTransferFallsBackToAnotherHolder) {
+  bool hit = false;
+  for (int attempt = 0; attempt < 3 && !hit; ++attempt) {
+    // A fresh cluster each time, so the puller's log names only this holder.
+    Cluster cluster(3, false, int64_t(2) << 30);
+    ASSERT_TRUE(cluster.up()) << cluster.output();
+    auto puller = cluster.Connect(2);
+    ObjectId id = ObjectId::Random();
+    std::string data = RandomBytes(256 << 20, 11 + attempt);
+    // Two replicas: node 1 and node 3.
+    Put(*cluster.Connect(1), id, data);
+    Put(*cluster.Connect(3), id, data);
+    Status result;
+    std::atomic<bool> done{false};
+    std::thread fetcher([&] {
+      result = puller->Fetch({id}, 60000);
+      done = true;
+    });
+    auto watcher = Client::Connect(cluster.StoreSocket(2));
+    ASSERT_TRUE(watcher.ok());
+    for (int i = 0; i < 20000 && !done && !hit; ++i) {
+      auto objects = (*watcher)->List();
+      for (const auto& info : objects.ok() ? *objects : std::vector<ObjectInfo>{}) {
+        if (info.id == id && !info.sealed) hit = true;
+      }
+      if (!hit) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    int victim = 0;
+    if (hit) {
+      // The holder being pulled from is the one the puller connected to.
+      std::string log = cluster.Log(2, "manager");
+      victim = log.find("connected to node node3") != std::string::npos ? 3 : 1;
+      kill(cluster.Pid(victim, "manager"), SIGKILL);
+    }
+    fetcher.join();
+    if (!hit) continue;
+    ASSERT_TRUE(result.ok()) << "fetch after killing node" << victim << ": " << result.ToString();
+    ExpectObject(*puller, id, data);
+  }
+  if (!hit) GTEST_SKIP() << "transfers finished before the kill could land; nothing shown";
+}
+
+TEST(ClusterTest, HolderKilledMidTransferWithoutReplicaFailsCleanly) {
+  Cluster cluster(2, false, int64_t(2) << 30);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto puller = cluster.Connect(2);
+  bool hit = false;
+  for (int attempt = 0; attempt < 3 && !hit; ++attempt) {
+    ObjectId id = ObjectId::Random();
+    Put(*cluster.Connect(1), id, RandomBytes(256 << 20, 21 + attempt));
+    Status result;
+    hit = KillHolderMidTransfer(cluster, *puller, id, 1, &result);
+    if (!hit) continue;
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(result.message().find(id.Hex()), std::string::npos) << result.ToString();
+    // Nothing half-written is visible.
+    auto contains = puller->Contains(id);
+    ASSERT_TRUE(contains.ok());
+    EXPECT_FALSE(*contains);
+    auto objects = puller->List();
+    ASSERT_TRUE(objects.ok());
+    for (const auto& info : *objects) EXPECT_NE(info.id, id);
+  }
+  if (!hit) GTEST_SKIP() << "transfers finished before the kill could land; nothing shown";
+}
+
+TEST(ClusterTest, RedisRestartWhileManagersRun) {
+  Cluster cluster(2, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto holder = cluster.Connect(1);
+  auto puller = cluster.Connect(2);
+  ObjectId before = ObjectId::Random();
+  std::string data = RandomBytes(1 << 20, 5);
+  Put(*holder, before, data);
+  // Restart Redis empty, on the same address.
+  std::string address = cluster.env("REDIS_ADDRESS");
+  std::string port = address.substr(address.rfind(':') + 1);
+  std::string host = address.substr(0, address.rfind(':'));
+  std::string pid_file = cluster.dir() + "/redis.pid";
+  RunShell("kill -9 $(cat " + pid_file + "); sleep 0.3; redis-server --bind " + host + " --port " + port +
+      " --save '' --appendonly no --protected-mode no --dir " + cluster.dir() + " >>" +
+      cluster.dir() + "/redis.log 2>&1 & echo $! > " + pid_file + "; sleep 0.3");
+  // The managers reconnect and re-announce what they hold.
+  Status fetched = puller->Fetch({before}, 20000);
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString();
+  ExpectObject(*puller, before, data);
+  ObjectId after = ObjectId::Random();
+  Put(*holder, after, data);
+  fetched = puller->Fetch({after}, 20000);
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString();
+  ExpectObject(*puller, after, data);
+}
+
+TEST(ClusterTest, NodesInNetworkNamespaces) {
+  if (getuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  int code;
+  RunShell("ip netns add plasma-probe-$$ && ip netns del plasma-probe-$$", &code);
+  if (code != 0) GTEST_SKIP() << "this kernel does not allow network namespaces";
+  Cluster cluster(3, true);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto holder = cluster.Connect(1);
+  std::vector<std::pair<ObjectId, std::string>> objects;
+  for (size_t size : {size_t(0), size_t(4096), size_t(1) << 20, size_t(64) << 20}) {
+    objects.emplace_back(ObjectId::Random(), RandomBytes(size, size));
+    Put(*holder, objects.back().first, objects.back().second);
+  }
+  for (int node : {2, 3}) {
+    auto puller = cluster.Connect(node);
+    for (const auto& [id, data] : objects) {
+      Status fetched = puller->Fetch({id}, 60000);
+      ASSERT_TRUE(fetched.ok()) << "node" << node << ": " << fetched.ToString();
+      ExpectObject(*puller, id, data);
+    }
+  }
+  // The transfer crossed the veth pairs: the managers listen on namespace addresses.
+  EXPECT_NE(cluster.Log(2, "manager").find("connected to node node1"), std::string::npos);
+}
+
+TEST(ManagerCommandLine, LoaderFailuresExitWithOneClearLine) {
+  struct Case {
+    std::string transport;
+    std::string expect;
+  } cases[] = {
+      {"nonexistent", "libplasma-transport-nonexistent.so"},
+      {"/nonexistent/dir/libx.so", "/nonexistent/dir/libx.so"},
+      {"/etc/hostname", "/etc/hostname"},
+  };
+  for (const auto& c : cases) {
+    int code;
+    std::string out = RunShell("PLASMA_TRANSPORT='" + c.transport + "' " + PLASMA_MANAGER_PATH +
+                              " --store-socket /nonexistent --socket /tmp/x --redis 127.0.0.1:1 "
+                              "--node n",
+                          &code);
+    EXPECT_NE(code, 0) << out;
+    EXPECT_NE(out.find(c.expect), std::string::npos) << out;
+    EXPECT_EQ(out.find("Segmentation"), std::string::npos) << out;
+  }
+  int code;
+  std::string listing = RunShell(std::string(PLASMA_MANAGER_PATH) + " --list-transports", &code);
+  EXPECT_EQ(code, 0) << listing;
+  EXPECT_NE(listing.find("socket"), std::string::npos) << listing;
+}
+
+}  // namespace
+}  // namespace plasma
