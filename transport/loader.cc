@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -139,10 +140,13 @@ std::string PluginFileName(const std::string& name) {
 
 std::vector<std::string> PluginSearchPath() {
   std::vector<std::string> dirs;
-  auto add = [&dirs](const std::string& dir) {
-    if (!dir.empty() && std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) {
-      dirs.push_back(dir);
-    }
+  auto add = [&dirs](const std::string& entry) {
+    if (entry.empty()) return;
+    // Absolute and tidy, so every plugin path we report can be loaded as is.
+    std::error_code ignored;
+    std::string dir = std::filesystem::absolute(entry, ignored).lexically_normal().string();
+    if (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(dir);
   };
   if (const char* env = std::getenv(kTransportPathEnv)) {
     std::stringstream list(env);

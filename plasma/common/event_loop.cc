@@ -1,6 +1,8 @@
 #include "plasma/common/event_loop.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,7 +25,27 @@ Result<std::unique_ptr<EventLoop>> EventLoop::Create() {
   return std::unique_ptr<EventLoop>(new EventLoop(fd));
 }
 
-EventLoop::~EventLoop() { close(epoll_fd_); }
+EventLoop::~EventLoop() {
+  if (signal_fd_ >= 0) close(signal_fd_);
+  close(epoll_fd_);
+}
+
+Status EventLoop::OnStopSignal(std::function<void(int signal_number)> callback) {
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal_fd_ = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (signal_fd_ < 0) return Status::FromErrno("signalfd", errno);
+  return Watch(signal_fd_, EPOLLIN, [this, callback](uint32_t) {
+    signalfd_siginfo info;
+    if (read(signal_fd_, &info, sizeof(info)) != sizeof(info)) return;
+    PLASMA_LOG(kInfo) << "signal " << info.ssi_signo << " received, shutting down";
+    callback(int(info.ssi_signo));
+  });
+}
 
 static uint64_t PackEventData(int fd, uint32_t generation) {
   return uint64_t(generation) << 32 | uint32_t(fd);

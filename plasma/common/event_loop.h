@@ -32,6 +32,11 @@ class EventLoop {
   TimerId AddTimer(int64_t delay_ms, TimerCallback callback);
   void CancelTimer(TimerId id);
 
+  // A daemon's shutdown: SIGTERM and SIGINT are taken from their default
+  // action and delivered here, on the loop, once each; SIGPIPE is ignored
+  // (a peer that vanishes is an error value, not a death).
+  Status OnStopSignal(std::function<void(int signal_number)> callback);
+
   // Runs until Stop() is called (from a callback).
   void Run();
   void Stop() { running_ = false; }
@@ -47,6 +52,7 @@ class EventLoop {
     FdCallback callback;
   };
   int epoll_fd_;
+  int signal_fd_ = -1;
   bool running_ = false;
   uint32_t next_generation_ = 1;
   std::unordered_map<int, Watched> watched_;

@@ -42,15 +42,7 @@ Status FrameConnection::ReadAvailable() {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return Status::OK();
       return Status::FromErrno("read from client", errno);
     }
-    for (cmsghdr* h = CMSG_FIRSTHDR(&msg); h != nullptr; h = CMSG_NXTHDR(&msg, h)) {
-      if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int received;
-        std::memcpy(&received, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-        received_fds_.push_back(received);
-      }
-    }
+    for (int received : ReceivedFds(&msg)) received_fds_.push_back(received);
     if (n == 0) return Status::IOError("client closed the connection");
     reader_.CommitWritten(size_t(n));
     if (size_t(n) < kReadChunk) return Status::OK();

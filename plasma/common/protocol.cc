@@ -168,28 +168,30 @@ Result<int> RecvFd(int conn) {
   } while (n < 0 && errno == EINTR);
   if (n < 0) return Status::FromErrno("receive file descriptor", errno);
   if (n == 0) return Status::IOError("connection closed while waiting for a file descriptor");
-  int found = -1;
-  bool extra = false;
-  for (cmsghdr* h = CMSG_FIRSTHDR(&msg); h != nullptr; h = CMSG_NXTHDR(&msg, h)) {
-    if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-      if (found < 0) {
-        found = fd;
-      } else {
-        close(fd);
-        extra = true;
-      }
-    }
-  }
+  std::vector<int> fds = ReceivedFds(&msg);
+  int found = fds.empty() ? -1 : fds[0];
+  bool extra = fds.size() > 1;
+  for (size_t i = 1; i < fds.size(); ++i) close(fds[i]);
   if (extra) {
     if (found >= 0) close(found);
     return Status::ProtocolError("peer sent more than one file descriptor");
   }
   if (found < 0) return Status::ProtocolError("expected a file descriptor, got a plain byte");
   return found;
+}
+
+std::vector<int> ReceivedFds(msghdr* message) {
+  std::vector<int> fds;
+  for (cmsghdr* h = CMSG_FIRSTHDR(message); h != nullptr; h = CMSG_NXTHDR(message, h)) {
+    if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+      fds.push_back(fd);
+    }
+  }
+  return fds;
 }
 
 static Result<sockaddr_un> UnixAddress(const std::string& path) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <flatbuffers/flatbuffers.h>
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <string>
@@ -48,6 +49,8 @@ Status SendFd(int conn, int fd_to_send);
 // non-blocking senders that handle EAGAIN themselves).
 ssize_t SendFdMessage(int conn, int fd_to_send, int flags);
 Result<int> RecvFd(int conn);
+// The descriptors (SCM_RIGHTS) a recvmsg() delivered, in order; the caller owns them.
+std::vector<int> ReceivedFds(msghdr* message);
 
 Result<int> ConnectUnixSocket(const std::string& path);
 // Retries while the socket does not exist yet or refuses (a store still starting).

@@ -1,7 +1,4 @@
 // plasma-manager: moves objects between nodes' stores; see docs/manager.md.
-#include <signal.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -99,14 +96,6 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
-  int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
-
   auto loop = plasma::EventLoop::Create();
   if (!loop.ok()) {
     std::fprintf(stderr, "plasma-manager: %s\n", loop.status().ToString().c_str());
@@ -117,17 +106,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "plasma-manager: %s\n", manager.status().ToString().c_str());
     return 1;
   }
-  (*loop)->Watch(signal_fd, EPOLLIN, [&](uint32_t) {
-    signalfd_siginfo info;
-    if (read(signal_fd, &info, sizeof(info)) != sizeof(info)) return;
-    PLASMA_LOG(kInfo) << "signal " << info.ssi_signo << " received, shutting down";
+  plasma::Status signals = (*loop)->OnStopSignal([&](int) {
     (*manager)->Unregister();
-    (*loop)->Unwatch(signal_fd);
     // Let the Redis commands go out, then stop.
     (*loop)->AddTimer(200, [&] { (*loop)->Stop(); });
   });
+  if (!signals.ok()) {
+    std::fprintf(stderr, "plasma-manager: %s\n", signals.ToString().c_str());
+    return 1;
+  }
   (*loop)->Run();
   manager->reset();
-  close(signal_fd);
   return 0;
 }

@@ -479,26 +479,28 @@ void TransferEngine::AcceptConnections() {
   while (true) {
     plasma_tp_conn_t conn;
     if (ops_->accept(context_, listener_, &conn) != PLASMA_TP_OK) return;
-    served_[conn];
-    for (int i = 0; i < options_.control_receives_per_connection; ++i) {
-      PostControlReceive(conn, std::make_shared<std::vector<uint8_t>>(transfer::kMaxControlMessage));
+    uint64_t serial = next_served_serial_++;
+    served_[conn].serial = serial;
+    for (int i = 0; i < options_.control_receives_per_connection && IsServed(conn, serial); ++i) {
+      PostControlReceive(conn, serial,
+                         std::make_shared<std::vector<uint8_t>>(transfer::kMaxControlMessage));
     }
   }
 }
 
-void TransferEngine::PostControlReceive(plasma_tp_conn_t conn,
+void TransferEngine::PostControlReceive(plasma_tp_conn_t conn, uint64_t serial,
                                         std::shared_ptr<std::vector<uint8_t>> buffer) {
   plasma_tp_request_t request;
   int rc = ops_->recv(context_, conn, kControlTag, kControlMask, buffer->data(),
                                 buffer->size(), nullptr, &request);
-  rc = Post(rc, request, [this, conn, buffer](const plasma_tp_completion_t& c) {
-    if (!served_.count(conn)) return;  // closed meanwhile
+  rc = Post(rc, request, [this, conn, serial, buffer](const plasma_tp_completion_t& c) {
+    if (!IsServed(conn, serial)) return;  // closed meanwhile
     if (c.status != PLASMA_TP_OK) {
       CloseServedConnection(conn, plugin_->ToStatus(c.status, "control receive"));
       return;
     }
     OnControlMessage(conn, buffer->data(), c);
-    if (served_.count(conn)) PostControlReceive(conn, buffer);
+    if (IsServed(conn, serial)) PostControlReceive(conn, serial, buffer);
   });
   if (rc != PLASMA_TP_OK) {
     CloseServedConnection(conn, plugin_->ToStatus(rc, "post control receive"));
@@ -523,7 +525,7 @@ void TransferEngine::OnControlMessage(plasma_tp_conn_t conn, const uint8_t* data
       CloseServedConnection(conn, s);
       return;
     }
-    served_[conn].erase(finish.transfer);  // releases the object in our store
+    served_[conn].objects.erase(finish.transfer);  // releases the object in our store
   }
 }
 
@@ -553,21 +555,22 @@ void TransferEngine::ServePull(plasma_tp_conn_t conn, const transfer::PullMessag
   if (total < eager_threshold_) {
     header.mode = Mode::kEager;
     SendControl(conn, MakeTag(MessageKind::kHeader, transfer), transfer::Encode(header));
-    served_[conn][transfer] = std::move(object);
+    served_[conn].objects[transfer] = std::move(object);
+    uint64_t serial = served_[conn].serial;
     plasma_tp_request_t request;
     int rc = ops_->send(context_, conn, MakeTag(MessageKind::kData, transfer),
                                   start, total, arena_mem_, &request);
-    rc = Post(rc, request, [this, conn, transfer](const plasma_tp_completion_t&) {
-      auto it = served_.find(conn);
-      if (it != served_.end()) it->second.erase(transfer);  // sent (or failed): release
+    rc = Post(rc, request, [this, conn, serial, transfer](const plasma_tp_completion_t&) {
+      // Sent (or failed): release.
+      if (IsServed(conn, serial)) served_[conn].objects.erase(transfer);
     });
-    if (rc != PLASMA_TP_OK) served_[conn].erase(transfer);
+    if (rc != PLASMA_TP_OK) served_[conn].objects.erase(transfer);
   } else {
     header.mode = Mode::kRendezvous;
     header.remote_address = reinterpret_cast<uint64_t>(start);
     header.rkey = arena_rkey_;
     // Referenced until the puller says FINISH (or its connection dies).
-    served_[conn][transfer] = std::move(object);
+    served_[conn].objects[transfer] = std::move(object);
     SendControl(conn, MakeTag(MessageKind::kHeader, transfer), transfer::Encode(header));
   }
 }

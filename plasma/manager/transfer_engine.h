@@ -77,7 +77,8 @@ class TransferEngine {
 
   // Holder side.
   void AcceptConnections();
-  void PostControlReceive(plasma_tp_conn_t conn, std::shared_ptr<std::vector<uint8_t>> buffer);
+  void PostControlReceive(plasma_tp_conn_t conn, uint64_t serial,
+                          std::shared_ptr<std::vector<uint8_t>> buffer);
   void OnControlMessage(plasma_tp_conn_t conn, const uint8_t* data,
                         const plasma_tp_completion_t& completion);
   void ServePull(plasma_tp_conn_t conn, const transfer::PullMessage& pull);
@@ -108,8 +109,19 @@ class TransferEngine {
   uint64_t next_transfer_ = 1;
   uint64_t inflight_bytes_ = 0;
 
-  // Connections peers opened to us, and what we serve on them.
-  std::map<plasma_tp_conn_t, std::map<uint64_t, ObjectBuffer>> served_;
+  // Connections peers opened to us, and the objects we serve on them (by the
+  // puller's transfer number). A closed handle's address may be reused by
+  // the next accept, so completions check the serial too.
+  struct ServedConnection {
+    uint64_t serial = 0;
+    std::map<uint64_t, ObjectBuffer> objects;
+  };
+  std::map<plasma_tp_conn_t, ServedConnection> served_;
+  uint64_t next_served_serial_ = 1;
+  bool IsServed(plasma_tp_conn_t conn, uint64_t serial) const {
+    auto it = served_.find(conn);
+    return it != served_.end() && it->second.serial == serial;
+  }
 };
 
 }  // namespace plasma

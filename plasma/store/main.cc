@@ -1,6 +1,4 @@
 // plasma-store-server: a drop-in for Apache Arrow Plasma 11's store binary.
-#include <signal.h>
-#include <sys/signalfd.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -109,14 +107,6 @@ int main(int argc, char** argv) {
     }
   }
 
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
-  int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
-
   auto loop = plasma::EventLoop::Create();
   if (!loop.ok()) {
     PLASMA_LOG(kError) << loop.status().ToString();
@@ -132,18 +122,15 @@ int main(int argc, char** argv) {
     PLASMA_LOG(kError) << "cannot listen: " << listening.ToString();
     return 1;
   }
-  (*loop)->Watch(signal_fd, EPOLLIN, [&](uint32_t) {
-    signalfd_siginfo info;
-    if (read(signal_fd, &info, sizeof(info)) == sizeof(info)) {
-      PLASMA_LOG(kInfo) << "signal " << info.ssi_signo << " received, shutting down";
-    }
-    (*loop)->Stop();
-  });
+  plasma::Status signals = (*loop)->OnStopSignal([&](int) { (*loop)->Stop(); });
+  if (!signals.ok()) {
+    PLASMA_LOG(kError) << signals.ToString();
+    return 1;
+  }
   PLASMA_LOG(kInfo) << "serving " << options.capacity << " bytes on " << options.socket_path
                     << " (arena in " << (options.directory.empty() ? "memfd" : options.directory)
                     << (options.hugepages ? ", huge pages" : "") << ")";
   (*loop)->Run();
   store->reset();
-  close(signal_fd);
   return 0;
 }

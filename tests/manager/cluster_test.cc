@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -205,32 +206,35 @@ TEST(ClusterTest, FetchOfMissingObjectTimesOutNamingIt) {
   EXPECT_NE(fetched.message().find(id.Hex()), std::string::npos) << fetched.ToString();
 }
 
-// Kills the holder's manager while its object is being pulled; returns true
-// if the kill landed mid-transfer (the object was created but not sealed).
-bool KillHolderMidTransfer(Cluster& cluster, Client& puller, const ObjectId& id, int holder_node,
-                           Status* fetch_result) {
+// Polls the node's store until id is there created but not sealed (a pull
+// under way); false if `done` comes first or after a bounded wait.
+bool WaitForPullInProgress(const Cluster& cluster, int node, const ObjectId& id,
+                           const std::atomic<bool>& done) {
+  auto watcher = Client::Connect(cluster.StoreSocket(node));
+  if (!watcher.ok()) return false;
+  for (int i = 0; i < 20000 && !done; ++i) {
+    auto objects = (*watcher)->List();
+    for (const auto& info : objects.ok() ? *objects : std::vector<ObjectInfo>{}) {
+      if (info.id == id && !info.sealed) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return false;
+}
+
+// Node 2 fetches id; `victim` picks the holder node whose manager is killed
+// once the pull is under way. Returns true if the kill landed mid-transfer.
+bool FetchKillingHolderMidTransfer(Cluster& cluster, Client& puller, const ObjectId& id,
+                                   const std::function<int()>& victim, Status* fetch_result) {
   std::atomic<bool> done{false};
   std::thread fetcher([&] {
     *fetch_result = puller.Fetch({id}, 60000);
     done = true;
   });
-  bool mid_transfer = false;
-  auto watcher = Client::Connect(cluster.StoreSocket(2));
-  for (int i = 0; i < 20000 && !done; ++i) {
-    auto objects = (*watcher)->List();
-    if (objects.ok()) {
-      for (const auto& info : *objects) {
-        if (info.id == id && !info.sealed) mid_transfer = true;
-      }
-    }
-    if (mid_transfer) {
-      kill(cluster.Pid(holder_node, "manager"), SIGKILL);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
+  bool hit = WaitForPullInProgress(cluster, 2, id, done);
+  if (hit) kill(cluster.Pid(victim(), "manager"), SIGKILL);
   fetcher.join();
-  return mid_transfer;
+  return hit;
 }
 
 TEST(ClusterTest, HolderKilledMidTransferFallsBackToAnotherHolder) {
@@ -245,29 +249,13 @@ TEST(ClusterTest, HolderKilledMidTransferFallsBackToAnotherHolder) {
     // Two replicas: node 1 and node 3.
     Put(*cluster.Connect(1), id, data);
     Put(*cluster.Connect(3), id, data);
-    Status result;
-    std::atomic<bool> done{false};
-    std::thread fetcher([&] {
-      result = puller->Fetch({id}, 60000);
-      done = true;
-    });
-    auto watcher = Client::Connect(cluster.StoreSocket(2));
-    ASSERT_TRUE(watcher.ok());
-    for (int i = 0; i < 20000 && !done && !hit; ++i) {
-      auto objects = (*watcher)->List();
-      for (const auto& info : objects.ok() ? *objects : std::vector<ObjectInfo>{}) {
-        if (info.id == id && !info.sealed) hit = true;
-      }
-      if (!hit) std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
     int victim = 0;
-    if (hit) {
+    Status result;
+    hit = FetchKillingHolderMidTransfer(cluster, *puller, id, [&] {
       // The holder being pulled from is the one the puller connected to.
-      std::string log = cluster.Log(2, "manager");
-      victim = log.find("connected to node node3") != std::string::npos ? 3 : 1;
-      kill(cluster.Pid(victim, "manager"), SIGKILL);
-    }
-    fetcher.join();
+      victim = cluster.Log(2, "manager").find("connected to node node3") != std::string::npos ? 3 : 1;
+      return victim;
+    }, &result);
     if (!hit) continue;
     ASSERT_TRUE(result.ok()) << "fetch after killing node" << victim << ": " << result.ToString();
     ExpectObject(*puller, id, data);
@@ -284,7 +272,7 @@ TEST(ClusterTest, HolderKilledMidTransferWithoutReplicaFailsCleanly) {
     ObjectId id = ObjectId::Random();
     Put(*cluster.Connect(1), id, RandomBytes(256 << 20, 21 + attempt));
     Status result;
-    hit = KillHolderMidTransfer(cluster, *puller, id, 1, &result);
+    hit = FetchKillingHolderMidTransfer(cluster, *puller, id, [] { return 1; }, &result);
     if (!hit) continue;
     ASSERT_FALSE(result.ok());
     EXPECT_NE(result.message().find(id.Hex()), std::string::npos) << result.ToString();
