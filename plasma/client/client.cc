@@ -98,7 +98,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
 
   Result<ObjectBuffer> Create(const ObjectId& id, int64_t data_size, const uint8_t* metadata,
                               int64_t metadata_size, bool evict_if_full);
-  Status Seal(const ObjectId& id);
+  Status Seal(const ObjectId& id, const std::string* known_digest = nullptr);
   Status Abort(const ObjectId& id);
   Status CreateAndSeal(const ObjectId& id, const std::string& data, const std::string& metadata,
                        bool evict_if_full);
@@ -173,6 +173,11 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::mutex call_mutex_;
   std::unordered_map<int, Mapping> mappings_;  // by the store's fd number; call_mutex_
 
+  // The manager connection, opened at the first Fetch and kept; Fetch calls
+  // are serialized on it like store calls are on conn_.
+  std::mutex manager_mutex_;
+  int manager_conn_ = -1;
+
   mutable std::mutex mutex_;
   int conn_ = -1;
   Status broken_;  // why conn_ is unusable, once it is
@@ -217,6 +222,7 @@ void ObjectBuffer::Release() {
 
 ClientImpl::~ClientImpl() {
   if (conn_ >= 0) close(conn_);
+  if (manager_conn_ >= 0) close(manager_conn_);
   for (auto& [store_fd, mapping] : mappings_) munmap(mapping.base, mapping.length);
 }
 
@@ -448,7 +454,7 @@ Result<ObjectBuffer> ClientImpl::Create(const ObjectId& id, int64_t data_size,
   return MakeBufferLocked(id, &local);
 }
 
-Status ClientImpl::Seal(const ObjectId& id) {
+Status ClientImpl::Seal(const ObjectId& id, const std::string* known_digest) {
   std::lock_guard<std::mutex> call(call_mutex_);
   ObjectEntry snapshot;
   {
@@ -467,8 +473,9 @@ Status ClientImpl::Seal(const ObjectId& id) {
   // The creation pin keeps the entry (and the mapping) alive while hashing.
   fb::PlasmaSealRequestT request;
   request.object_id = id.Binary();
-  request.digest =
-      DigestOf(snapshot.data, snapshot.data_size, snapshot.metadata, snapshot.metadata_size);
+  request.digest = known_digest != nullptr ? *known_digest
+                                           : DigestOf(snapshot.data, snapshot.data_size,
+                                                      snapshot.metadata, snapshot.metadata_size);
   fb::PlasmaSealReplyT reply;
   PLASMA_RETURN_NOT_OK(Exchange(fb::MessageType::PlasmaSealRequest, request,
                                 fb::MessageType::PlasmaSealReply, &reply));
@@ -862,20 +869,30 @@ Status ClientImpl::Fetch(const std::vector<ObjectId>& ids, int64_t timeout_ms) {
         "no manager socket configured (set ConnectOptions::manager_socket to the node "
         "manager's Unix socket to fetch objects from other nodes)");
   }
-  // One connection per call: calls from several threads never share a socket,
-  // and a fetch that waits long holds nothing else up.
-  auto connected = ConnectUnixSocket(options_.manager_socket);
-  if (!connected.ok()) {
-    return Status::Unavailable("cannot reach the manager: " + connected.status().message());
-  }
-  int fd = *connected;
   fb::ManagerFetchRequestT request;
   for (const ObjectId& id : ids) request.object_ids.push_back(id.Binary());
   request.timeout_ms = timeout_ms;
   fb::ManagerFetchReplyT reply;
-  Status status = WriteMessage(fd, fb::MessageType::ManagerFetchRequest, request);
-  if (status.ok()) status = ReadMessage(fd, fb::MessageType::ManagerFetchReply, &reply);
-  close(fd);
+  std::lock_guard<std::mutex> lock(manager_mutex_);
+  Status status;
+  // A kept connection may have gone stale (the manager restarted): one retry
+  // on a fresh connection.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool reused = manager_conn_ >= 0;
+    if (!reused) {
+      auto connected = ConnectUnixSocket(options_.manager_socket);
+      if (!connected.ok()) {
+        return Status::Unavailable("cannot reach the manager: " + connected.status().message());
+      }
+      manager_conn_ = *connected;
+    }
+    status = WriteMessage(manager_conn_, fb::MessageType::ManagerFetchRequest, request);
+    if (status.ok()) status = ReadMessage(manager_conn_, fb::MessageType::ManagerFetchReply, &reply);
+    if (status.ok()) break;
+    close(manager_conn_);
+    manager_conn_ = -1;
+    if (!reused) break;
+  }
   if (!status.ok()) {
     return Status(status.code(), "fetch via manager at " + options_.manager_socket + ": " +
                                      status.message());
@@ -949,6 +966,10 @@ Result<ObjectBuffer> Client::CreateForFill(const ObjectId& id, int64_t data_size
 }
 
 Status Client::Seal(const ObjectId& id) { return impl_->Seal(id); }
+
+Status Client::Seal(const ObjectId& id, const std::string& digest) {
+  return impl_->Seal(id, &digest);
+}
 
 Status Client::Abort(const ObjectId& id) { return impl_->Abort(id); }
 
@@ -1027,6 +1048,7 @@ Result<std::vector<ObjectNotification>> Client::ReadNotification(int notificatio
     n.is_deletion = info->is_deletion;
     n.data_size = info->data_size;
     n.metadata_size = info->metadata_size;
+    n.digest = info->digest;
     notifications.push_back(n);
   }
   return notifications;

@@ -68,6 +68,7 @@ struct ObjectNotification {
   bool is_deletion = false;
   int64_t data_size = 0;
   int64_t metadata_size = 0;
+  std::string digest;  // the seal digest (8 bytes); empty for deletions
 };
 
 // The store's shared-memory arena as mapped in this process: every object's
@@ -105,6 +106,9 @@ class Client {
   // Seal computes the digest (xxh64 of data then metadata) and publishes the
   // object. The Create buffer stays valid (and referenced) until released.
   Status Seal(const ObjectId& id);
+  // Seal with a digest computed elsewhere — by the node the bytes were copied
+  // from — which saves a pass over the object.
+  Status Seal(const ObjectId& id, const std::string& digest);
   // Abort discards an unsealed object this client created. Its memory is freed
   // at once, so every buffer of it must be released first (InvalidArgument
   // otherwise).
@@ -147,6 +151,8 @@ class Client {
 
   // Asks this node's manager to bring ids into the local store from other
   // nodes, waiting up to timeout_ms. Needs ConnectOptions::manager_socket.
+  // For now: Unavailable without a manager socket, NotSupported with one
+  // (the client side of the manager protocol is not written yet).
   Status Fetch(const std::vector<ObjectId>& ids, int64_t timeout_ms);
 
   Status Disconnect();

@@ -103,7 +103,9 @@ void Manager::OnStoreNotification() {
   for (const auto& n : *notifications) {
     if (n.is_deletion) {
       directory_->RemoveLocation(n.id);
+      engine_->ForgetDigest(n.id);
     } else {
+      engine_->RememberDigest(n.id, n.digest);
       directory_->AddLocation(n.id);
     }
   }
@@ -174,12 +176,15 @@ Status Manager::HandleFrame(FrameConnection* client, fb::MessageType type, const
   }
   request->results.resize(request->ids.size());
   request->resolved.resize(request->ids.size(), false);
-  request->pending = request->ids.size();
+  // One extra count while starting: ids answered at once must not complete
+  // (and free) the request before the loop below is through with it.
+  request->pending = request->ids.size() + 1;
   client_requests_[client->fd()].push_back(request);
   if (message.timeout_ms >= 0) {
     request->timer = loop_->AddTimer(message.timeout_ms, [this, request] { TimeOut(request); });
   }
   for (size_t i = 0; i < request->ids.size(); ++i) StartFetch(request, i);
+  --request->pending;
   ReplyIfDone(request);
   return Status::OK();
 }
@@ -205,46 +210,49 @@ void Manager::StartFetch(FetchRequest* request, size_t index) {
 void Manager::LookUp(const ObjectId& id) {
   auto it = fetches_.find(id);
   if (it == fetches_.end()) return;
-  ObjectFetch* fetch = it->second.get();
-  // Watch before looking up, so an announcement in between is not missed.
-  if (fetch->watch == 0) {
-    fetch->watch = directory_->Watch(id, [this, id] {
-      auto found = fetches_.find(id);
-      if (found == fetches_.end()) return;
-      found->second->watch = 0;
-      if (!found->second->pulling) LookUp(id);
-    });
-  }
   directory_->LookupHolders(id, [this, id](Status status, std::vector<NodeInfo> holders) {
     auto found = fetches_.find(id);
     if (found == fetches_.end() || found->second->pulling) return;
     ObjectFetch* fetch = found->second.get();
+    if (status.ok() && !holders.empty()) {
+      // (Should it have arrived locally meanwhile, the pull's Create finds it.)
+      if (fetch->watch != 0) {
+        directory_->CancelWatch(fetch->watch);
+        fetch->watch = 0;
+      }
+      fetch->pulling = true;
+      engine_->Pull(id, std::move(holders), [this, id](Status pulled) { OnPulled(id, pulled); });
+      return;
+    }
     // The object may have arrived meanwhile (a local put, another pull).
     auto contains = store_->Contains(id);
     if (contains.ok() && *contains) {
       FinishFetchObject(id, Status::OK());
       return;
     }
-    if (!status.ok() || holders.empty()) {
-      if (!status.ok()) fetch->last_error = status;
-      // Not there yet (or Redis is away): wait for an announcement, and look
-      // again now and then in case one was lost with a Redis restart.
-      if (fetch->retry_timer == 0) {
-        fetch->retry_timer = loop_->AddTimer(kRetryLookupMs, [this, id] {
-          auto again = fetches_.find(id);
-          if (again == fetches_.end()) return;
-          again->second->retry_timer = 0;
-          if (!again->second->pulling) LookUp(id);
-        });
-      }
+    if (!status.ok()) fetch->last_error = status;
+    if (status.ok() && fetch->watch == 0) {
+      // Not there yet: wait for its announcement, and look once more now
+      // that we listen, so one made in between is not missed.
+      fetch->watch = directory_->Watch(id, [this, id] {
+        auto announced = fetches_.find(id);
+        if (announced == fetches_.end()) return;
+        announced->second->watch = 0;
+        if (!announced->second->pulling) LookUp(id);
+      });
+      LookUp(id);
       return;
     }
-    if (fetch->watch != 0) {
-      directory_->CancelWatch(fetch->watch);
-      fetch->watch = 0;
+    // Still nothing (or Redis is away): look again now and then, in case an
+    // announcement was lost with a Redis restart.
+    if (fetch->retry_timer == 0) {
+      fetch->retry_timer = loop_->AddTimer(kRetryLookupMs, [this, id] {
+        auto again = fetches_.find(id);
+        if (again == fetches_.end()) return;
+        again->second->retry_timer = 0;
+        if (!again->second->pulling) LookUp(id);
+      });
     }
-    fetch->pulling = true;
-    engine_->Pull(id, std::move(holders), [this, id](Status pulled) { OnPulled(id, pulled); });
   });
 }
 

@@ -411,7 +411,8 @@ void TransferEngine::StartData(PullState* pull) {
       FailAttempt(p, status);
       return;
     }
-    Status sealed = store_->Seal(p->id);
+    Status sealed = p->header.digest.empty() ? store_->Seal(p->id)
+                                             : store_->Seal(p->id, p->header.digest);
     p->object = ObjectBuffer();  // the store keeps the sealed object; we drop our reference
     CompletePull(p, sealed);
   };
@@ -541,6 +542,8 @@ void TransferEngine::ServePull(plasma_tp_conn_t conn, const transfer::PullMessag
   ObjectBuffer object = std::move((*got)[0]);
   header.data_size = uint64_t(object.data_size());
   header.metadata_size = uint64_t(object.metadata_size());
+  auto digest = digests_.find(pull.id);
+  if (digest != digests_.end()) header.digest = digest->second;
   uint64_t total = header.data_size + header.metadata_size;
   uint8_t* start = object.data();
   bool contiguous = header.metadata_size == 0 || object.metadata() == start + header.data_size;

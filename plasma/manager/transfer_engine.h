@@ -47,6 +47,11 @@ class TransferEngine {
   // error naming the id and every holder's failure.
   void Pull(const ObjectId& id, std::vector<NodeInfo> holders, PullCallback done);
 
+  // Seal digests of the local store's objects (from its notifications), sent
+  // along so a puller need not hash what it receives.
+  void RememberDigest(const ObjectId& id, const std::string& digest) { digests_[id] = digest; }
+  void ForgetDigest(const ObjectId& id) { digests_.erase(id); }
+
   // Drives the plugin; called when its wait fd is readable (and by timers).
   void Progress();
   size_t active_pulls() const { return pulls_.size(); }
@@ -106,6 +111,7 @@ class TransferEngine {
   std::unordered_map<std::string, std::unique_ptr<Peer>> peers_;  // by node name
   std::unordered_map<uint64_t, std::unique_ptr<PullState>> pulls_;  // by transfer number
   std::deque<uint64_t> waiting_for_budget_;
+  std::unordered_map<ObjectId, std::string> digests_;
   uint64_t next_transfer_ = 1;
   uint64_t inflight_bytes_ = 0;
 

@@ -91,6 +91,8 @@ std::vector<uint8_t> Encode(const HeaderMessage& message) {
   w.U64(message.remote_address);
   w.U64(message.rkey.size());
   w.Bytes(message.rkey.data(), message.rkey.size());
+  w.U64(message.digest.size());
+  w.Bytes(message.digest.data(), message.digest.size());
   return w.Take();
 }
 
@@ -117,10 +119,11 @@ Status Decode(const uint8_t* data, size_t size, FinishMessage* out) {
 Status Decode(const uint8_t* data, size_t size, HeaderMessage* out) {
   Reader r(data, size);
   uint8_t status, mode;
-  uint64_t rkey_size;
+  uint64_t rkey_size, digest_size;
   if (!ReadVersion(r) || !r.U64(&out->transfer) || !r.U8(&status) || !r.U8(&mode) ||
       !r.U64(&out->data_size) || !r.U64(&out->metadata_size) || !r.U64(&out->remote_address) ||
       !r.U64(&rkey_size) || rkey_size > 4096 || !r.Bytes(size_t(rkey_size), &out->rkey) ||
+      !r.U64(&digest_size) || digest_size > 64 || !r.Bytes(size_t(digest_size), &out->digest) ||
       !r.AtEnd()) {
     return Truncated("header");
   }

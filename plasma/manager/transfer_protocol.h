@@ -68,6 +68,7 @@ struct HeaderMessage {
   uint64_t metadata_size = 0;
   uint64_t remote_address = 0;  // rendezvous: where the object starts in the holder
   std::string rkey;             // rendezvous: packed remote key of the holder's arena
+  std::string digest;           // the holder's seal digest, reused by the puller (<= 64 bytes)
 };
 
 // Control messages are small fixed layouts (little-endian), versioned by

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <random>
 #include <string>
 #include <thread>
@@ -62,7 +63,7 @@ std::string RandomBytes(size_t size, uint64_t seed) {
 
 class Cluster {
  public:
-  Cluster(int nodes, bool netns, int64_t capacity = int64_t(1) << 30) {
+  Cluster(int nodes, bool netns, int64_t capacity = int64_t(1) << 30) : nodes_(nodes) {
     char pattern[] = "/tmp/plasma-cluster-test-XXXXXX";
     dir_ = mkdtemp(pattern);
     std::string command = std::string(PLASMA_CLUSTER_PATH) + " up --nodes " +
@@ -76,7 +77,27 @@ class Cluster {
       if (eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
     }
   }
-  ~Cluster() { RunShell(std::string(PLASMA_CLUSTER_PATH) + " down --dir " + dir_); }
+  ~Cluster() {
+    // Every daemon not killed on purpose must have lived through the test:
+    // a crash after answering would otherwise go unseen.
+    if (up()) {
+      for (int node = 1; node <= nodes_; ++node) {
+        for (const char* process : {"store", "manager"}) {
+          if (killed_.count({node, process})) continue;
+          pid_t pid = Pid(node, process);
+          if (pid <= 0 || kill(pid, 0) != 0) {
+            ADD_FAILURE() << "node" << node << " " << process << " died during the test; its log:\n"
+                          << Log(node, process);
+          }
+        }
+      }
+    }
+    RunShell(std::string(PLASMA_CLUSTER_PATH) + " down --dir " + dir_);
+  }
+  void KillManager(int node) {
+    killed_.insert({node, "manager"});
+    kill(Pid(node, "manager"), SIGKILL);
+  }
 
   bool up() const { return exit_code_ == 0; }
   const std::string& output() const { return output_; }
@@ -108,6 +129,8 @@ class Cluster {
   }
 
  private:
+  int nodes_;
+  std::set<std::pair<int, std::string>> killed_;
   std::string dir_;
   std::string output_;
   int exit_code_ = -1;
@@ -232,7 +255,7 @@ bool FetchKillingHolderMidTransfer(Cluster& cluster, Client& puller, const Objec
     done = true;
   });
   bool hit = WaitForPullInProgress(cluster, 2, id, done);
-  if (hit) kill(cluster.Pid(victim(), "manager"), SIGKILL);
+  if (hit) cluster.KillManager(victim());
   fetcher.join();
   return hit;
 }
