@@ -156,8 +156,12 @@ std::vector<std::string> PluginSearchPath() {
   add(PLASMA_PLUGIN_INSTALL_DIR);
   std::string exe_dir = ExecutableDirectory();
   add(exe_dir);
-  // A build tree keeps binaries in bin/ and plugins in lib/.
-  if (!exe_dir.empty()) add(JoinPath(exe_dir, "../lib"));
+  if (!exe_dir.empty()) {
+    // An install under another prefix than the configured one ...
+    add(JoinPath(exe_dir, "../lib/plasma-store/transports"));
+    // ... and a build tree, which keeps binaries in bin/ and plugins in lib/.
+    add(JoinPath(exe_dir, "../lib"));
+  }
   return dirs;
 }
 

@@ -6,7 +6,8 @@
 //
 // A name N resolves to libplasma-transport-N.so, looked for in
 // PLASMA_TRANSPORT_PATH, then the installed plugin directory, then the
-// directory of the running executable and its ../lib. Every failure comes back as a
+// directory of the running executable, its ../lib/plasma-store/transports
+// and its ../lib. Every failure comes back as a
 // plasma::Status whose message is one line naming the file and the reason.
 #pragma once
 

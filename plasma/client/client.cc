@@ -256,7 +256,8 @@ Status ClientImpl::SendLocked(fb::MessageType type, const T& message) {
   PLASMA_RETURN_NOT_OK(CheckConnectedLocked());
   Status sent = WriteMessage(conn_, type, message);
   if (!sent.ok()) {
-    Status why = Prefixed(std::string("send ") + MessageTypeName(type) + " to the " + Where(), sent);
+    Status why =
+        Prefixed(std::string("send ") + MessageTypeName(type) + " to the " + Where(), sent);
     FailLocked(why);
     return why;
   }
@@ -601,7 +602,9 @@ Result<std::vector<ObjectBuffer>> ClientImpl::Get(const std::vector<ObjectId>& i
     // Objects this client already holds are served from its own table.
     for (size_t i = 0; i < ids.size(); ++i) {
       auto it = objects_.find(ids[i]);
-      if (it != objects_.end() && it->second.sealed) result[i] = MakeBufferLocked(ids[i], &it->second);
+      if (it != objects_.end() && it->second.sealed) {
+        result[i] = MakeBufferLocked(ids[i], &it->second);
+      }
     }
     if (all_local) return result;
     request.timeout_ms = timeout_ms;
@@ -887,7 +890,9 @@ Status ClientImpl::Fetch(const std::vector<ObjectId>& ids, int64_t timeout_ms) {
       manager_conn_ = *connected;
     }
     status = WriteMessage(manager_conn_, fb::MessageType::ManagerFetchRequest, request);
-    if (status.ok()) status = ReadMessage(manager_conn_, fb::MessageType::ManagerFetchReply, &reply);
+    if (status.ok()) {
+      status = ReadMessage(manager_conn_, fb::MessageType::ManagerFetchReply, &reply);
+    }
     if (status.ok()) break;
     close(manager_conn_);
     manager_conn_ = -1;
@@ -907,7 +912,13 @@ Status ClientImpl::Fetch(const std::vector<ObjectId>& ids, int64_t timeout_ms) {
   size_t failed = 0;
   Status first;
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (reply.status_codes[i] == 0) continue;
+    int code = reply.status_codes[i];
+    if (code == 0) continue;
+    if (std::string(StatusCodeName(static_cast<StatusCode>(code))) == "Unknown") {
+      return Status::ProtocolError("manager at " + options_.manager_socket +
+                                   " answered the fetch of " + ids[i].Hex() +
+                                   " with unknown status code " + std::to_string(code));
+    }
     if (failed++ == 0) {
       first = Status(static_cast<StatusCode>(reply.status_codes[i]), reply.messages[i]);
     }

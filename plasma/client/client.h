@@ -151,8 +151,8 @@ class Client {
 
   // Asks this node's manager to bring ids into the local store from other
   // nodes, waiting up to timeout_ms. Needs ConnectOptions::manager_socket.
-  // For now: Unavailable without a manager socket, NotSupported with one
-  // (the client side of the manager protocol is not written yet).
+  // Unavailable without a manager socket or when the manager cannot be
+  // reached; otherwise the manager's verdict (e.g. TimedOut naming the id).
   Status Fetch(const std::vector<ObjectId>& ids, int64_t timeout_ms);
 
   Status Disconnect();

@@ -435,7 +435,9 @@ class Cli {
       return a.create_time != b.create_time ? a.create_time < b.create_time : a.id < b.id;
     });
     bool exact = HasFlag(args_, "--bytes");
-    auto size = [exact](int64_t bytes) { return exact ? std::to_string(bytes) : FormatBytes(bytes); };
+    auto size = [exact](int64_t bytes) {
+      return exact ? std::to_string(bytes) : FormatBytes(bytes);
+    };
     int64_t now = int64_t(std::time(nullptr));
     std::printf("%-40s  %10s  %10s  %4s  %-7s  %s\n", "ID", "DATA", "METADATA", "REFS", "STATE",
                 "AGE");
