@@ -258,16 +258,20 @@ int main(int argc, char** argv) {
   }
   std::cout << "wrote " << csv_path << "\n";
   if (!plot_path.empty()) {
-    std::string script = "set terminal pngcairo size 900,520 font ',10'\n"
+    std::string script = "set terminal pngcairo size 900,520 font ',10' noenhanced\n"
                          "set output '" + plot_path + "'\n"
                          "set datafile separator ','\n"
                          "set logscale x 2\nset logscale y 10\nset grid\nset key top left\n"
+                         "set format x '%.0b%B'\n"
                          "set xlabel 'object size (bytes)'\nset ylabel 'GB/s'\n"
-                         "set title 'remote_fetch: cross-node fetch vs Redis GET (same run)'\n"
-                         "plot '" + csv_path + "' using 1:(strcol(2) eq 'socket' ? $3 : 1/0) "
-                         "with linespoints title 'fetch, socket plugin', "
-                         "'' using 1:(strcol(2) eq 'ucx' ? $3 : 1/0) with linespoints title 'fetch, ucx plugin', "
-                         "'' using 1:(strcol(2) eq 'socket' ? $5 : 1/0) with linespoints title 'Redis GET'\n";
+                         "set title 'remote_fetch: cross-node fetch vs Redis GET, same run'\nplot ";
+    for (const std::string& transport : transports) {
+      script += "'" + csv_path + "' using 1:(strcol(2) eq '" + transport +
+                "' ? $3 : 1/0) with linespoints title 'fetch via manager, " + transport +
+                " plugin', ";
+    }
+    script += "'" + csv_path + "' using 1:(strcol(2) eq '" + transports[0] +
+              "' ? $5 : 1/0) with linespoints title 'Redis GET (hiredis, TCP)'\n";
     std::string path = "/tmp/remote_fetch_plot.gp";
     std::ofstream(path) << script;
     if (std::system(("gnuplot " + path).c_str()) != 0) {
