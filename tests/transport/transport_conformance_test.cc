@@ -575,7 +575,7 @@ TEST_F(ConnectedPair, WaitFdWakesWhenDataArrives) {
 TEST_F(ConnectedPair, PeerClosingMidTransferFailsEveryOutstandingRequest) {
   const size_t kBig = 256 << 20;
   std::vector<uint8_t> payload(kBig);
-  FillPattern(payload.data(), payload.size(), 21);
+  plasma::test::FillPattern(payload.data(), payload.size(), 21);
   std::vector<uint8_t> sink(kBig);
   std::vector<uint8_t> region = Pattern(64 << 20, 22);
   plasma_tp_mem_t mem = nullptr;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/test_util.h"
 #include "transport/loader.h"
 #include "transport/plasma_transport.h"
 
@@ -59,22 +60,9 @@ constexpr uint64_t kAllBits = ~0ull;
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::seconds kDefaultTimeout{120};
 
-// Deterministic, position-dependent bytes so misplaced data is caught.
-inline void FillPattern(uint8_t* data, size_t length, uint64_t seed) {
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  size_t i = 0;
-  for (; i + 8 <= length; i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(data + i, &x, 8);
-  }
-  for (; i < length; ++i) data[i] = static_cast<uint8_t>(x >> (8 * (i % 8)));
-}
-
 inline std::vector<uint8_t> Pattern(size_t length, uint64_t seed) {
   std::vector<uint8_t> data(length);
-  FillPattern(data.data(), length, seed);
+  plasma::test::FillPattern(data.data(), length, seed);
   return data;
 }
 
