@@ -88,7 +88,7 @@ double IperfGBps(const std::string& server_prefix, const std::string& client_pre
   Run(server_prefix + "iperf3 -s -1 -D -B " + address + " -p 5399 -I " + pid_file);
   Run("sleep 0.3");
   std::string json = Run(client_prefix + "iperf3 -c " + address + " -p 5399 -l 1M -t 3 -J");
-  Run("kill $(cat " + pid_file + ") 2>/dev/null; rm -f " + pid_file);
+  Run("kill $(cat " + pid_file + " 2>/dev/null) 2>/dev/null; rm -f " + pid_file);
   auto end = json.find("\"sum_received\"");
   if (end == std::string::npos) return 0;
   auto bps = json.find("\"bits_per_second\"", end);
