@@ -9,11 +9,11 @@
 #include <unordered_set>
 #include <vector>
 
+#include "plasma/common/event_loop.h"
+#include "plasma/common/frame_connection.h"
 #include "plasma/common/object_id.h"
 #include "plasma/common/protocol.h"
 #include "plasma/store/allocator.h"
-#include "plasma/common/frame_connection.h"
-#include "plasma/common/event_loop.h"
 #include "plasma/store/eviction_policy.h"
 #include "plasma/store/shared_memory.h"
 
