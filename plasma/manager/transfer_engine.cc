@@ -141,22 +141,22 @@ void TransferEngine::Progress() {
     AcceptConnections();
     if (events == 0) break;
   }
-  // Log connection set-up times; drop peers whose connection failed.
-  std::vector<Peer*> failed;
+  // Log connection set-up times. A connection that failed — while being set
+  // up or any time later (the peer died, a reset) — leaves the cache at once,
+  // so the next pull from that node connects afresh.
+  std::vector<std::pair<Peer*, int>> failed;
   for (auto& [name, peer] : peers_) {
-    if (peer->established) continue;
     int status = ops->conn_status(context_, peer->conn);
-    if (status == PLASMA_TP_OK) {
+    if (status < 0) {
+      failed.emplace_back(peer.get(), status);
+    } else if (status == PLASMA_TP_OK && !peer->established) {
       peer->established = true;
       PLASMA_LOG(kInfo) << "connected to node " << name << " over " << ops->name << " in "
                         << MonotonicMilliseconds() - peer->connect_started_ms << " ms";
-    } else if (status < 0) {
-      failed.push_back(peer.get());
     }
   }
-  for (Peer* peer : failed) {
-    int status = ops->conn_status(context_, peer->conn);
-    DropPeer(peer, plugin_->ToStatus(status, "connect to node " + peer->node.name));
+  for (auto [peer, status] : failed) {
+    DropPeer(peer, plugin_->ToStatus(status, "connection to node " + peer->node.name));
   }
   if (wait_fd_ < 0 || ops->arm(context_) != PLASMA_TP_OK) SchedulePoll();
 }
@@ -447,7 +447,9 @@ void TransferEngine::FailAttempt(PullState* pull, const Status& why) {
   }
   inflight_bytes_ -= pull->charged_bytes;
   pull->charged_bytes = 0;
-  if (pull->peer != nullptr && why.code() == StatusCode::kUnavailable) {
+  // Whether the connection itself is broken is the plugin's to say, not
+  // the kind of error this attempt met.
+  if (pull->peer != nullptr && ops_->conn_status(context_, pull->peer->conn) < 0) {
     DropPeer(pull->peer, why);
   }
   pull->peer = nullptr;

@@ -309,6 +309,41 @@ TEST(ClusterTest, HolderKilledMidTransferWithoutReplicaFailsCleanly) {
   if (!hit) GTEST_SKIP() << "transfers finished before the kill could land; nothing shown";
 }
 
+TEST(ClusterTest, PeerRestartedOnTheSameAddressIsReconnected) {
+  Cluster cluster(2, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto holder = cluster.Connect(1);
+  auto puller = cluster.Connect(2);
+  std::string data = RandomBytes(1 << 20, 31);
+  ObjectId before = ObjectId::Random();
+  Put(*holder, before, data);
+  ASSERT_TRUE(puller->Fetch({before}, 20000).ok());  // node 2 now caches a connection to node 1
+  // Node 1's manager dies and comes back on the very same address: node 2's
+  // cached connection is dead and must not be reused.
+  std::string log = cluster.Log(1, "manager");
+  auto at = log.find("listening on ");
+  ASSERT_NE(at, std::string::npos) << log;
+  std::string address = log.substr(at + 13, log.find(',', at) - at - 13);
+  cluster.KillManager(1);
+  std::string dir = cluster.NodeDir(1);
+  int code;
+  std::string out = RunShell(
+      std::string(PLASMA_MANAGER_PATH) + " --store-socket " + dir + "/store.sock --socket " + dir +
+          "/manager.sock --redis " + cluster.env("REDIS_ADDRESS") + " --node node1 --listen " +
+          address + " >" + dir + "/manager.log 2>&1 & echo $! >" + dir + "/manager.pid",
+      &code);
+  ASSERT_EQ(code, 0) << out;
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return cluster.Log(1, "manager").find("registering node") != std::string::npos; },
+      std::chrono::seconds(10)))
+      << cluster.Log(1, "manager");
+  ObjectId after = ObjectId::Random();
+  Put(*holder, after, data);
+  Status fetched = puller->Fetch({after}, 20000);
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString() << "\n" << cluster.Log(2, "manager");
+  ExpectObject(*puller, after, data);
+}
+
 TEST(ClusterTest, RedisRestartWhileManagersRun) {
   Cluster cluster(2, false);
   ASSERT_TRUE(cluster.up()) << cluster.output();
