@@ -374,14 +374,8 @@ TEST_F(ReadEmulation, BadKeyIsAnErrorCompletion) {
   // A key that was valid once: the registration is gone.
   uint8_t other[4096];
   plasma_tp_mem_t other_mem = nullptr;
-  ASSERT_EQ(b_.api().mem_register(b_.ctx(), other, sizeof(other), PLASMA_TP_ACCESS_REMOTE_READ,
-                                  &other_mem),
-            PLASMA_TP_OK);
-  const void* packed = nullptr;
-  size_t packed_len = 0;
-  ASSERT_EQ(b_.api().mem_rkey(b_.ctx(), other_mem, &packed, &packed_len), PLASMA_TP_OK);
   plasma_tp_rkey_t stale = nullptr;
-  ASSERT_EQ(a_.api().rkey_unpack(a_.ctx(), a_.conn, packed, packed_len, &stale), PLASMA_TP_OK);
+  ASSERT_NO_FATAL_FAILURE(ShareForRead(b_, a_, other, sizeof(other), &other_mem, &stale));
   ASSERT_EQ(b_.api().mem_deregister(b_.ctx(), other_mem), PLASMA_TP_OK);
   uint8_t local[16];
   Pending read = Read(local, sizeof(local), reinterpret_cast<uintptr_t>(other), stale);
@@ -453,14 +447,8 @@ TEST_F(ReadEmulation, DeregisterWaitsForReadsBeingServed) {
   // registered memory when the holder deregisters it.
   std::vector<uint8_t> big = Pattern(64 << 20, 5);
   plasma_tp_mem_t big_mem = nullptr;
-  ASSERT_EQ(b_.api().mem_register(b_.ctx(), big.data(), big.size(),
-                                  PLASMA_TP_ACCESS_REMOTE_READ, &big_mem),
-            PLASMA_TP_OK);
-  const void* packed = nullptr;
-  size_t packed_len = 0;
-  ASSERT_EQ(b_.api().mem_rkey(b_.ctx(), big_mem, &packed, &packed_len), PLASMA_TP_OK);
   plasma_tp_rkey_t big_rkey = nullptr;
-  ASSERT_EQ(a_.api().rkey_unpack(a_.ctx(), a_.conn, packed, packed_len, &big_rkey), PLASMA_TP_OK);
+  ASSERT_NO_FATAL_FAILURE(ShareForRead(b_, a_, big.data(), big.size(), &big_mem, &big_rkey));
 
   std::vector<uint8_t> local(big.size());
   Pending read = Read(local.data(), local.size(), reinterpret_cast<uintptr_t>(big.data()), big_rkey);
@@ -579,14 +567,8 @@ TEST_F(ConnectedPair, PeerClosingMidTransferFailsEveryOutstandingRequest) {
   std::vector<uint8_t> sink(kBig);
   std::vector<uint8_t> region = Pattern(64 << 20, 22);
   plasma_tp_mem_t mem = nullptr;
-  ASSERT_EQ(b_.api().mem_register(b_.ctx(), region.data(), region.size(),
-                                  PLASMA_TP_ACCESS_REMOTE_READ, &mem),
-            PLASMA_TP_OK);
-  const void* packed = nullptr;
-  size_t packed_len = 0;
-  ASSERT_EQ(b_.api().mem_rkey(b_.ctx(), mem, &packed, &packed_len), PLASMA_TP_OK);
   plasma_tp_rkey_t rkey = nullptr;
-  ASSERT_EQ(a_.api().rkey_unpack(a_.ctx(), a_.conn, packed, packed_len, &rkey), PLASMA_TP_OK);
+  ASSERT_NO_FATAL_FAILURE(ShareForRead(b_, a_, region.data(), region.size(), &mem, &rkey));
 
   Pending b_recv(&b_, b_.Recv(1, kAllBits, sink.data(), sink.size()));
   Pending a_send(&a_, a_.Send(1, payload.data(), payload.size()));

@@ -89,6 +89,22 @@ struct Endpoint {
   }
 };
 
+// `holder` registers [buf, buf+len) for remote READ; `reader` unpacks its key
+// on reader.conn. Both handles are null (and a test failure recorded) on error.
+inline void ShareForRead(Endpoint& holder, Endpoint& reader, void* buf, size_t len,
+                         plasma_tp_mem_t* mem, plasma_tp_rkey_t* rkey) {
+  *mem = nullptr;
+  *rkey = nullptr;
+  int rc = holder.api().mem_register(holder.ctx(), buf, len, PLASMA_TP_ACCESS_REMOTE_READ, mem);
+  ASSERT_EQ(rc, PLASMA_TP_OK) << holder.api().strerror(rc);
+  const void* packed = nullptr;
+  size_t packed_len = 0;
+  rc = holder.api().mem_rkey(holder.ctx(), *mem, &packed, &packed_len);
+  ASSERT_EQ(rc, PLASMA_TP_OK) << holder.api().strerror(rc);
+  rc = reader.api().rkey_unpack(reader.ctx(), reader.conn, packed, packed_len, rkey);
+  ASSERT_EQ(rc, PLASMA_TP_OK) << reader.api().strerror(rc);
+}
+
 // Progresses every endpoint until `done` or the deadline; false on timeout.
 inline bool ProgressUntil(const std::vector<Endpoint*>& endpoints,
                           const std::function<bool()>& done,
