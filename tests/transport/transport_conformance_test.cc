@@ -407,6 +407,8 @@ TEST_F(ReadEmulation, BadKeyIsAnErrorCompletion) {
   ASSERT_EQ(b_.api().mem_register(b_.ctx(), other, sizeof(other), PLASMA_TP_ACCESS_LOCAL,
                                   &local_only),
             PLASMA_TP_OK);
+  const void* packed = nullptr;
+  size_t packed_len = 0;
   EXPECT_NE(b_.api().mem_rkey(b_.ctx(), local_only, &packed, &packed_len), PLASMA_TP_OK);
   EXPECT_EQ(b_.api().mem_deregister(b_.ctx(), local_only), PLASMA_TP_OK);
 
