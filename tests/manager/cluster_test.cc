@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "plasma/client/client.h"
+#include "plasma/common/protocol.h"
 #include "tests/common/test_util.h"
 
 namespace plasma {
@@ -342,6 +343,41 @@ TEST(ClusterTest, PeerRestartedOnTheSameAddressIsReconnected) {
   Status fetched = puller->Fetch({after}, 20000);
   ASSERT_TRUE(fetched.ok()) << fetched.ToString() << "\n" << cluster.Log(2, "manager");
   ExpectObject(*puller, after, data);
+}
+
+TEST(ClusterTest, ManagerSurvivesMalformedLocalRequests) {
+  Cluster cluster(2, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  std::vector<std::vector<uint8_t>> payloads = {{}, std::vector<uint8_t>(40, 0xff)};
+  for (fb::MessageType type : {fb::MessageType::PlasmaConnectRequest,
+                               fb::MessageType::ManagerFetchRequest}) {
+    for (const auto& payload : payloads) {
+      auto fd = ConnectUnixSocket(cluster.ManagerSocket(2));
+      ASSERT_TRUE(fd.ok()) << fd.status().ToString();
+      ASSERT_TRUE(WriteFrame(*fd, type, payload.data(), payload.size()).ok());
+      // The manager hangs up on a request it cannot take.
+      fb::ManagerFetchReplyT reply;
+      EXPECT_FALSE(ReadMessage(*fd, fb::MessageType::ManagerFetchReply, &reply).ok());
+      close(*fd);
+    }
+  }
+  // An id of the wrong length, in an otherwise valid request.
+  auto fd = ConnectUnixSocket(cluster.ManagerSocket(2));
+  ASSERT_TRUE(fd.ok());
+  fb::ManagerFetchRequestT request;
+  request.object_ids.push_back("short");
+  ASSERT_TRUE(WriteMessage(*fd, fb::MessageType::ManagerFetchRequest, request).ok());
+  fb::ManagerFetchReplyT reply;
+  EXPECT_FALSE(ReadMessage(*fd, fb::MessageType::ManagerFetchReply, &reply).ok());
+  close(*fd);
+  // It still serves everyone else (and the destructor checks it is alive).
+  ObjectId id = ObjectId::Random();
+  std::string data = RandomBytes(4096, 41);
+  Put(*cluster.Connect(1), id, data);
+  auto puller = cluster.Connect(2);
+  ASSERT_TRUE(puller->Fetch({id}, 20000).ok());
+  ExpectObject(*puller, id, data);
+  EXPECT_NE(cluster.Log(2, "manager").find("disconnecting manager client"), std::string::npos);
 }
 
 TEST(ClusterTest, RedisRestartWhileManagersRun) {
