@@ -3,7 +3,7 @@
 // Redis GET of the same bytes from a remote redis-server and (b) the raw
 // transport (iperf3 with 1 MiB writes), all measured in one run.
 //
-// Usage: remote_fetch [--transports socket,ucx] [--max-size BYTES] [--budget BYTES]
+// Usage: remote_fetch [--transports socket,ucx] [--min-size BYTES] [--max-size BYTES] [--budget BYTES]
 //                     [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]
 #include <hiredis/hiredis.h>
 #include <sys/wait.h>
@@ -101,6 +101,7 @@ double IperfGBps(const std::string& server_prefix, const std::string& client_pre
 int main(int argc, char** argv) {
   std::string csv_path = "remote_fetch.csv";
   std::string plot_path;
+  uint64_t min_size = 1024;
   uint64_t max_size = 256ull << 20;
   uint64_t budget = 1ull << 30;
   bool netns = false;
@@ -112,6 +113,8 @@ int main(int argc, char** argv) {
       csv_path = argv[++i];
     } else if (arg == "--plot" && i + 1 < argc) {
       plot_path = argv[++i];
+    } else if (arg == "--min-size" && i + 1 < argc) {
+      min_size = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--max-size" && i + 1 < argc) {
       max_size = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--budget" && i + 1 < argc) {
@@ -125,13 +128,13 @@ int main(int argc, char** argv) {
       std::string name;
       while (std::getline(list, name, ',')) transports.push_back(name);
     } else {
-      std::cerr << "usage: remote_fetch [--transports a,b] [--max-size BYTES] [--budget BYTES] "
+      std::cerr << "usage: remote_fetch [--transports a,b] [--min-size BYTES] [--max-size BYTES] [--budget BYTES] "
                    "[--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]\n";
       return 2;
     }
   }
   if (transports.empty()) transports = AvailableTransports();
-  std::vector<uint64_t> sizes = SizeLadder(1024, max_size, 4);
+  std::vector<uint64_t> sizes = SizeLadder(min_size, max_size, 4);
 
   Table table({"size_bytes", "transport", "fetch_GBps", "fetch_median_us", "redis_GBps",
                "redis_median_us", "fetch_over_redis", "fetch_over_iperf3"});

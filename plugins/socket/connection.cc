@@ -216,10 +216,10 @@ void Connection::OnPollEvents(uint32_t events) {
     FinishConnect();
     return;
   }
-  if (events & EPOLLOUT) {
-    write_blocked = false;
-    Flush();
-  }
+  // Flush() clears write_blocked, and with it our EPOLLOUT interest, once
+  // the queue drains: a writable socket left in a level-triggered set would
+  // wake the host forever.
+  if (events & EPOLLOUT) Flush();
   if (Failed()) return;
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
     if (rx_paused && (events & (EPOLLHUP | EPOLLERR))) {

@@ -560,6 +560,39 @@ TEST_F(ConnectedPair, WaitFdWakesWhenDataArrives) {
   EXPECT_EQ(got, value);
 }
 
+// A host sleeps on the wait fd between transfers. After a transfer big enough
+// to fill the socket buffers (the sender had to wait for room), both sides
+// must go quiet again; a wait fd that stays readable makes every host spin.
+TEST_F(ConnectedPair, WaitFdGoesQuietAfterALargeTransfer) {
+  std::vector<uint8_t> sent = Pattern(64 << 20, 31), received(sent.size());
+  std::vector<uint8_t> region = Pattern(32 << 20, 32), read_into(region.size());
+  plasma_tp_mem_t mem = nullptr;
+  plasma_tp_rkey_t rkey = nullptr;
+  ASSERT_NO_FATAL_FAILURE(ShareForRead(b_, a_, region.data(), region.size(), &mem, &rkey));
+  Pending recv(&b_, b_.Recv(1, kAllBits, received.data(), received.size()));
+  Pending send(&a_, a_.Send(1, sent.data(), sent.size()));
+  plasma_tp_request_t read_req = nullptr;
+  ASSERT_EQ(a_.api().read(a_.ctx(), a_.conn, read_into.data(), read_into.size(), nullptr,
+                          reinterpret_cast<uintptr_t>(region.data()), rkey, &read_req),
+            PLASMA_TP_OK);
+  Pending read(&a_, read_req);
+  ASSERT_TRUE(WaitAll({&a_, &b_}, {&send, &recv, &read}));
+  ASSERT_EQ(recv.completion.status, PLASMA_TP_OK);
+  ASSERT_EQ(read.completion.status, PLASMA_TP_OK);
+  EXPECT_EQ(received, sent);
+  EXPECT_EQ(read_into, region);
+
+  for (Endpoint* side : {&a_, &b_}) {
+    int fd = -1;
+    if (side->api().wait_fd(side->ctx(), &fd) != PLASMA_TP_OK) GTEST_SKIP() << "no wait fd";
+    ASSERT_TRUE(ProgressUntil({&a_, &b_}, [&] {
+      return side->api().arm(side->ctx()) == PLASMA_TP_OK;
+    }));
+    pollfd pfd{fd, POLLIN, 0};
+    EXPECT_EQ(poll(&pfd, 1, 300), 0) << "the wait fd stays readable with nothing to do";
+  }
+}
+
 // ---- failures ----------------------------------------------------------------------
 
 TEST_F(ConnectedPair, PeerClosingMidTransferFailsEveryOutstandingRequest) {
