@@ -1,12 +1,20 @@
 // bench/remote_fetch: cross-node fetch throughput and latency through the
-// manager, per transport plugin, for sizes 1 KiB .. 256 MiB, against (a) a
-// Redis GET of the same bytes from a remote redis-server and (b) the raw
-// transport (iperf3 with 1 MiB writes), all measured in one run.
+// manager, per transport plugin, for sizes 1 KiB .. 256 MiB, all measured in
+// one run against
+//   (a) Redis GET of the same bytes from a remote redis-server: one GET at a
+//       time, and all GETs pipelined (as many in flight as a batch fetch);
+//   (b) the raw transport: iperf3 with 1 MiB writes (one hot buffer), and a
+//       plain TCP request/response moving the same cold bytes (raw_tcp.h).
+// Every fetched object, every Redis value and every raw-TCP object is a
+// distinct one, read once: nobody serves the same hot bytes twice.
 //
-// Usage: remote_fetch [--transports socket,ucx] [--min-size BYTES] [--max-size BYTES] [--budget BYTES]
-//                     [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]
+// Usage: remote_fetch [--transports socket,ucx] [--min-size BYTES] [--max-size BYTES]
+//                     [--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]
+// (--raw-serve / --raw-fetch ADDRESS PORT SIZE COUNT: the raw-TCP baseline's
+// two ends, run by the benchmark itself, in the nodes' namespaces with --netns.)
 #include <hiredis/hiredis.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -19,6 +27,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/raw_tcp.h"
 #include "plasma/client/client.h"
 
 using namespace plasma;
@@ -81,6 +90,125 @@ struct Measurement {
   std::vector<double> latencies;
 };
 
+std::string Trimmed(std::string text) {
+  text.erase(std::remove(text.begin(), text.end(), '\n'), text.end());
+  return text;
+}
+
+// Where the two nodes run: command prefixes ("ip netns exec NS ") and the
+// holder's address as the puller reaches it.
+struct Placement {
+  std::string holder_prefix, puller_prefix;
+  std::string holder_address = "127.0.0.1";
+};
+
+Placement FindPlacement(bool netns) {
+  Placement placement;
+  if (!netns) return placement;
+  std::string ns1 = Trimmed(Run("ip netns list | grep -o 'plasma-[0-9a-z]*-n1' | head -1"));
+  std::string ns2 = Trimmed(Run("ip netns list | grep -o 'plasma-[0-9a-z]*-n2' | head -1"));
+  placement.holder_prefix = "ip netns exec " + ns1 + " ";
+  placement.puller_prefix = "ip netns exec " + ns2 + " ";
+  placement.holder_address =
+      Trimmed(Run("ip -n " + ns1 + " -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1"));
+  return placement;
+}
+
+// Runs the raw-TCP baseline for one size: this binary as server next to the
+// holder and as client next to the puller.
+Result<RawTcpResult> MeasureRawTcp(const Placement& placement, uint64_t size, uint64_t count) {
+  const std::string self = FindExecutable("remote_fetch");
+  const std::string args = placement.holder_address + " 5400 " + std::to_string(size) + " " +
+                           std::to_string(count);
+  pid_t server = fork();
+  if (server < 0) return Status::FromErrno("fork", errno);
+  if (server == 0) {
+    std::string command = placement.holder_prefix + self + " --raw-serve " + args;
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int code = 0;
+  std::string out = Run(placement.puller_prefix + self + " --raw-fetch " + args, &code);
+  int status = 0;
+  waitpid(server, &status, 0);
+  if (code != 0) return Status::IOError("raw TCP baseline failed: " + out);
+  RawTcpResult result;
+  std::istringstream(out) >> result.gigabytes_per_second >> result.median_microseconds;
+  return result;
+}
+
+int RawTcpMain(const std::string& mode, int argc, char** argv) {
+  if (argc != 6) {
+    std::cerr << "usage: remote_fetch " << mode << " ADDRESS PORT SIZE COUNT\n";
+    return 2;
+  }
+  std::string address = argv[2];
+  int port = std::atoi(argv[3]);
+  uint64_t size = std::strtoull(argv[4], nullptr, 10);
+  uint64_t count = std::strtoull(argv[5], nullptr, 10);
+  if (mode == "--raw-serve") {
+    Status served = RawTcpServe(address, port, size, count);
+    if (!served.ok()) std::cerr << "raw TCP server: " << served.ToString() << "\n";
+    return served.ok() ? 0 : 1;
+  }
+  auto fetched = RawTcpFetch(address, port, size, count);
+  if (!fetched.ok()) {
+    std::cerr << "raw TCP client: " << fetched.status().ToString() << "\n";
+    return 1;
+  }
+  std::cout << fetched->gigabytes_per_second << " " << fetched->median_microseconds << "\n";
+  return 0;
+}
+
+redisReply* Command(redisContext* redis, const char* format, const std::string& key,
+                    const uint8_t* value = nullptr, size_t length = 0) {
+  void* reply = value ? redisCommand(redis, format, key.data(), key.size(), value, length)
+                      : redisCommand(redis, format, key.data(), key.size());
+  return static_cast<redisReply*>(reply);
+}
+
+// Redis side of one size: `keys` distinct keys holding the same bytes. One
+// GET at a time (the first warms up), then every GET but the first pipelined.
+bool MeasureRedis(redisContext* redis, const std::vector<std::string>& keys, const uint8_t* bytes,
+                  uint64_t size, Measurement* single, double* pipelined_seconds) {
+  bool ok = true;
+  for (const auto& key : keys) {
+    redisAppendCommand(redis, "SET %b %b", key.data(), key.size(), bytes, size_t(size));
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    void* reply = nullptr;
+    if (redisGetReply(redis, &reply) != REDIS_OK) return false;
+    freeReplyObject(reply);
+  }
+  auto is_value = [size](redisReply* reply) {
+    return reply && reply->type == REDIS_REPLY_STRING && uint64_t(reply->len) == size;
+  };
+  for (size_t i = 0; i < keys.size() && ok; ++i) {
+    double start = NowSeconds();
+    redisReply* reply = Command(redis, "GET %b", keys[i]);
+    double elapsed = NowSeconds() - start;
+    ok = is_value(reply);
+    if (reply) freeReplyObject(reply);
+    if (i == 0) continue;
+    single->seconds += elapsed;
+    single->latencies.push_back(elapsed);
+  }
+  double start = NowSeconds();
+  for (size_t i = 1; i < keys.size() && ok; ++i) {
+    redisAppendCommand(redis, "GET %b", keys[i].data(), keys[i].size());
+  }
+  for (size_t i = 1; i < keys.size() && ok; ++i) {
+    void* reply = nullptr;
+    ok = redisGetReply(redis, &reply) == REDIS_OK && is_value(static_cast<redisReply*>(reply));
+    if (reply) freeReplyObject(reply);
+  }
+  *pipelined_seconds = NowSeconds() - start;
+  for (const auto& key : keys) {
+    if (redisReply* reply = Command(redis, "DEL %b", key)) freeReplyObject(reply);
+  }
+  return ok;
+}
+
 // iperf3 between the two node addresses (or loopback), 1 MiB writes: the wire's ceiling.
 double IperfGBps(const std::string& server_prefix, const std::string& client_prefix,
                  const std::string& address) {
@@ -99,6 +227,9 @@ double IperfGBps(const std::string& server_prefix, const std::string& client_pre
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && (std::string(argv[1]) == "--raw-serve" || std::string(argv[1]) == "--raw-fetch")) {
+    return RawTcpMain(argv[1], argc, argv);
+  }
   std::string csv_path = "remote_fetch.csv";
   std::string plot_path;
   uint64_t min_size = 1024;
@@ -128,23 +259,27 @@ int main(int argc, char** argv) {
       std::string name;
       while (std::getline(list, name, ',')) transports.push_back(name);
     } else {
-      std::cerr << "usage: remote_fetch [--transports a,b] [--min-size BYTES] [--max-size BYTES] [--budget BYTES] "
-                   "[--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]\n";
+      std::cerr << "usage: remote_fetch [--transports a,b] [--min-size BYTES] [--max-size BYTES] "
+                   "[--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]\n";
       return 2;
     }
   }
   if (transports.empty()) transports = AvailableTransports();
   std::vector<uint64_t> sizes = SizeLadder(min_size, max_size, 4);
 
-  Table table({"size_bytes", "transport", "fetch_GBps", "fetch_median_us", "redis_GBps",
-               "redis_median_us", "fetch_over_redis", "fetch_over_iperf3"});
+  Table table({"size_bytes", "transport", "fetch_GBps", "fetch_median_us", "batch_GBps",
+               "redis_GBps", "redis_median_us", "redis_pipelined_GBps", "raw_tcp_GBps",
+               "raw_tcp_median_us", "fetch_over_redis", "batch_over_redis_pipelined",
+               "fetch_over_raw_tcp", "fetch_over_iperf3"});
   std::string cluster = FindExecutable("plasma-cluster");
   std::vector<uint8_t> source(max_size);
   for (size_t i = 0; i < source.size(); ++i) source[i] = uint8_t(i * 2654435761u >> 11);
+  std::map<uint64_t, RawTcpResult> raw_tcp;  // by size; the same for every transport
 
   for (const std::string& transport : transports) {
     TempDir dir;
-    uint64_t capacity = std::max<uint64_t>(budget, 2 * max_size) + (256 << 20);
+    // Room for a batch of `budget` bytes on each node, or two of the largest objects.
+    uint64_t capacity = std::max<uint64_t>(budget, 2 * max_size) + budget / 4 + (64 << 20);
     int code;
     std::string out = Run("PLASMA_TRANSPORT=" + transport + " " + cluster + " up --nodes 2 --dir " +
                               dir.path() + "/cluster --capacity " + std::to_string(capacity) +
@@ -171,23 +306,22 @@ int main(int argc, char** argv) {
       Run(cluster + " down --dir " + cdir);
       return 1;
     }
+    Placement placement = FindPlacement(netns);
     double iperf_gbps = 0;
     if (iperf) {
-      std::string ns1 = netns ? "ip netns exec " + Run("ip netns list | grep -o 'plasma-[0-9a-z]*-n1' | head -1") : "";
-      std::string ns2 = netns ? "ip netns exec " + Run("ip netns list | grep -o 'plasma-[0-9a-z]*-n2' | head -1") : "";
-      ns1.erase(std::remove(ns1.begin(), ns1.end(), '\n'), ns1.end());
-      ns2.erase(std::remove(ns2.begin(), ns2.end(), '\n'), ns2.end());
-      std::string address = netns ? Run("ip -n " + ns1.substr(14) + " -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1") : "127.0.0.1";
-      address.erase(std::remove(address.begin(), address.end(), '\n'), address.end());
-      iperf_gbps = IperfGBps(ns1 + " ", ns2 + " ", address);
+      iperf_gbps = IperfGBps(placement.holder_prefix, placement.puller_prefix,
+                             placement.holder_address);
     }
     for (uint64_t size : sizes) {
       size_t count = size_t(std::min<uint64_t>(std::max<uint64_t>(budget / size, 3), 300));
+      std::cerr << "remote_fetch: " << transport << ", " << FormatBytes(size) << " x " << count
+                << "\n";
       // One more object than is timed: the first fetch of a size warms up
       // (the receiving arena's fresh pages fault in once: >1 s for 256 MiB
       // here), so the table shows the steady state of a running store.
       std::vector<ObjectId> ids(count + 1);
-      Measurement fetch, get;
+      Measurement fetch;
+      double batch_seconds = 0;
       bool failed = false;
       for (auto& id : ids) {
         id = ObjectId::Random();
@@ -202,6 +336,8 @@ int main(int argc, char** argv) {
           break;
         }
       }
+      // One fetch at a time; each fetched object is deleted again, so the
+      // puller's arena block is reused (warm) as it would be in a long run.
       for (size_t i = 0; i < ids.size() && !failed; ++i) {
         const ObjectId& id = ids[i];
         double start = NowSeconds();
@@ -216,38 +352,56 @@ int main(int argc, char** argv) {
           fetch.seconds += elapsed;
           fetch.latencies.push_back(elapsed);
         }
-        (*puller)->Delete(id);  // keep node 2's store from filling up
+        (*puller)->Delete(id);
+      }
+      // All but the first in one Fetch: the manager pulls them concurrently.
+      // Twice: the first round faults the puller's arena blocks in.
+      std::vector<ObjectId> batch(ids.begin() + 1, ids.end());
+      for (int round = 0; round < 2 && !failed; ++round) {
+        double start = NowSeconds();
+        Status s = (*puller)->Fetch(batch, 300000);
+        batch_seconds = NowSeconds() - start;
+        if (!s.ok()) {
+          std::cerr << "remote_fetch: " << transport << " batch of " << size << ": " << s.ToString() << "\n";
+          failed = true;
+        }
+        for (const auto& id : batch) (*puller)->Delete(id);
       }
       for (const auto& id : ids) (*holder)->Delete(id);
       if (failed) continue;
-      // Redis: SET (untimed), then GET of the same bytes, timed.
-      std::string key = "remote_fetch:" + std::to_string(size);
-      auto* set = static_cast<redisReply*>(
-          redisCommand(redis, "SET %b %b", key.data(), key.size(), source.data(), size));
-      if (set) freeReplyObject(set);
-      for (size_t i = 0; i < count + 1; ++i) {  // the first GET warms up too
-        double start = NowSeconds();
-        auto* reply = static_cast<redisReply*>(redisCommand(redis, "GET %b", key.data(), key.size()));
-        double elapsed = NowSeconds() - start;
-        bool ok = reply && reply->type == REDIS_REPLY_STRING && size_t(reply->len) == size;
-        if (reply) freeReplyObject(reply);
-        if (!ok) {
-          failed = true;
-          break;
-        }
-        if (i == 0) continue;
-        get.seconds += elapsed;
-        get.latencies.push_back(elapsed);
+      std::vector<std::string> keys;
+      for (size_t i = 0; i < ids.size(); ++i) {
+        keys.push_back("remote_fetch:" + std::to_string(size) + ":" + std::to_string(i));
       }
-      auto* del = static_cast<redisReply*>(redisCommand(redis, "DEL %b", key.data(), key.size()));
-      if (del) freeReplyObject(del);
-      if (failed) continue;
+      Measurement get;
+      double pipelined_seconds = 0;
+      if (!MeasureRedis(redis, keys, source.data(), size, &get, &pipelined_seconds)) {
+        std::cerr << "remote_fetch: Redis failed at size " << size << "\n";
+        continue;
+      }
+      if (raw_tcp.count(size) == 0) {
+        auto raw = MeasureRawTcp(placement, size, count + 1);
+        if (raw.ok()) {
+          raw_tcp[size] = *raw;
+        } else {
+          std::cerr << "remote_fetch: " << raw.status().ToString() << "\n";
+        }
+      }
       double fetch_gbps = double(size) * count / fetch.seconds / 1e9;
+      double batch_gbps = double(size) * count / batch_seconds / 1e9;
       double redis_gbps = double(size) * count / get.seconds / 1e9;
+      double pipelined_gbps = double(size) * count / pipelined_seconds / 1e9;
+      bool have_raw = raw_tcp.count(size) > 0;
+      double raw_gbps = have_raw ? raw_tcp[size].gigabytes_per_second : 0;
       table.AddRow({std::to_string(size), transport, FormatDouble(fetch_gbps, 3),
-                    FormatDouble(Median(fetch.latencies) * 1e6, 0), FormatDouble(redis_gbps, 3),
-                    FormatDouble(Median(get.latencies) * 1e6, 0),
+                    FormatDouble(Median(fetch.latencies) * 1e6, 0), FormatDouble(batch_gbps, 3),
+                    FormatDouble(redis_gbps, 3), FormatDouble(Median(get.latencies) * 1e6, 0),
+                    FormatDouble(pipelined_gbps, 3),
+                    have_raw ? FormatDouble(raw_gbps, 3) : "n/a",
+                    have_raw ? FormatDouble(raw_tcp[size].median_microseconds, 0) : "n/a",
                     FormatDouble(fetch_gbps / redis_gbps, 2),
+                    FormatDouble(batch_gbps / pipelined_gbps, 2),
+                    have_raw ? FormatDouble(fetch_gbps / raw_gbps, 2) : "n/a",
                     iperf_gbps > 0 ? FormatDouble(fetch_gbps / iperf_gbps, 2) : "n/a"});
     }
     redisFree(redis);
@@ -267,20 +421,26 @@ int main(int argc, char** argv) {
   }
   std::cout << "wrote " << csv_path << "\n";
   if (!plot_path.empty()) {
-    std::string script = "set terminal pngcairo size 900,520 font ',10' noenhanced\n"
+    std::string script = "set terminal pngcairo size 1000,600 font ',10' noenhanced\n"
                          "set output '" + plot_path + "'\n"
                          "set datafile separator ','\n"
                          "set logscale x 2\nset logscale y 10\nset grid\nset key top left\n"
                          "set format x '%.0b%B'\n"
                          "set xlabel 'object size (bytes)'\nset ylabel 'GB/s'\n"
-                         "set title 'remote_fetch: cross-node fetch vs Redis GET, same run'\nplot ";
+                         "set title 'remote_fetch: cross-node fetch vs Redis GET and raw TCP, same run'\nplot ";
+    auto column = [&](const std::string& transport, int index, const std::string& title) {
+      return "'" + csv_path + "' using 1:(strcol(2) eq '" + transport + "' ? $" +
+             std::to_string(index) + " : 1/0) with linespoints title '" + title + "', ";
+    };
     for (const std::string& transport : transports) {
-      script += "'" + csv_path + "' using 1:(strcol(2) eq '" + transport +
-                "' ? $3 : 1/0) with linespoints title 'fetch via manager, " + transport +
-                " plugin', ";
+      script += column(transport, 3, "fetch, one at a time (" + transport + " plugin)");
+      script += column(transport, 5, "fetch, batch in flight (" + transport + " plugin)");
     }
-    script += "'" + csv_path + "' using 1:(strcol(2) eq '" + transports[0] +
-              "' ? $5 : 1/0) with linespoints title 'Redis GET (hiredis, TCP)'\n";
+    script += column(transports[0], 6, "Redis GET, one at a time");
+    script += column(transports[0], 8, "Redis GET, pipelined");
+    script += column(transports[0], 9, "raw TCP, same cold bytes, one at a time");
+    script.resize(script.size() - 2);
+    script += "\n";
     std::string path = "/tmp/remote_fetch_plot.gp";
     std::ofstream(path) << script;
     if (std::system(("gnuplot " + path).c_str()) != 0) {

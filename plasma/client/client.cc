@@ -866,6 +866,31 @@ Result<ArenaRegion> ClientImpl::MapArena() {
                              ": it is full of objects still being created, so it sent no memory");
 }
 
+namespace {
+
+// The manager answers by timeout_ms itself; past that plus a grace period it
+// is presumed hung, so the caller gets an error instead of waiting forever.
+constexpr int64_t kManagerGraceMs = 10000;
+
+Status WaitForManagerReply(int fd, int64_t timeout_ms) {
+  if (timeout_ms < 0) return Status::OK();  // the caller asked to wait indefinitely
+  int64_t wait_ms = std::min<int64_t>(timeout_ms + kManagerGraceMs, std::numeric_limits<int>::max());
+  pollfd readable{fd, POLLIN, 0};
+  int ready;
+  do {
+    ready = poll(&readable, 1, int(wait_ms));
+  } while (ready < 0 && errno == EINTR);
+  if (ready < 0) return Status::FromErrno("poll the manager connection", errno);
+  if (ready == 0) {
+    return Status::TimedOut("the manager did not answer within " + std::to_string(wait_ms) +
+                            " ms (fetch timeout plus " + std::to_string(kManagerGraceMs) +
+                            " ms grace)");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Status ClientImpl::Fetch(const std::vector<ObjectId>& ids, int64_t timeout_ms) {
   if (options_.manager_socket.empty()) {
     return Status::Unavailable(
@@ -890,6 +915,12 @@ Status ClientImpl::Fetch(const std::vector<ObjectId>& ids, int64_t timeout_ms) {
       manager_conn_ = *connected;
     }
     status = WriteMessage(manager_conn_, fb::MessageType::ManagerFetchRequest, request);
+    if (status.ok()) status = WaitForManagerReply(manager_conn_, timeout_ms);
+    if (status.IsTimedOut()) {
+      close(manager_conn_);  // a late reply must not answer the next Fetch
+      manager_conn_ = -1;
+      break;  // not retried: the manager is there, only not answering
+    }
     if (status.ok()) {
       status = ReadMessage(manager_conn_, fb::MessageType::ManagerFetchReply, &reply);
     }

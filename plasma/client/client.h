@@ -153,6 +153,8 @@ class Client {
   // nodes, waiting up to timeout_ms. Needs ConnectOptions::manager_socket.
   // Unavailable without a manager socket or when the manager cannot be
   // reached; otherwise the manager's verdict (e.g. TimedOut naming the id).
+  // A manager that has not answered 10 s after timeout_ms (a hung manager)
+  // gives TimedOut too, and the connection is dropped.
   Status Fetch(const std::vector<ObjectId>& ids, int64_t timeout_ms);
 
   Status Disconnect();

@@ -1,6 +1,7 @@
 #include "plasma/manager/manager.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,7 +61,7 @@ Status Manager::Start(transport::Plugin* plugin) {
   // the subscription starts with every object already in the store.
   PLASMA_ASSIGN_OR_RETURN(notification_fd_, store_->Subscribe());
   PLASMA_RETURN_NOT_OK(
-      loop_->Watch(notification_fd_, EPOLLIN, [this](uint32_t) { OnStoreNotification(); }));
+      loop_->Watch(notification_fd_, EPOLLIN, [this](uint32_t) { ReadPendingNotifications(); }));
 
   PLASMA_ASSIGN_OR_RETURN(listen_fd_, ListenUnixSocket(options_.manager_socket));
   fcntl(listen_fd_, F_SETFL, fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
@@ -91,23 +92,40 @@ Manager::~Manager() {
   }
 }
 
-void Manager::OnStoreNotification() {
+void Manager::ReadOneNotification() {
   auto notifications = Client::ReadNotification(notification_fd_);
   if (!notifications.ok()) {
     PLASMA_LOG(kError) << "lost the store's notifications (" << notifications.status().ToString()
                        << "); stopping";
     loop_->Unwatch(notification_fd_);
+    close(notification_fd_);
+    notification_fd_ = -1;
     loop_->Stop();
     return;
   }
   for (const auto& n : *notifications) {
     if (n.is_deletion) {
+      local_objects_.erase(n.id);
       directory_->RemoveLocation(n.id);
       engine_->ForgetDigest(n.id);
     } else {
+      local_objects_.insert(n.id);
       engine_->RememberDigest(n.id, n.digest);
       directory_->AddLocation(n.id);
+      // Put here while a fetch waited for it: that fetch is done. (A pull
+      // under way finishes by itself: its Create finds the object.)
+      auto waiting = fetches_.find(n.id);
+      if (waiting != fetches_.end() && !waiting->second->pulling) {
+        FinishFetchObject(n.id, Status::OK());
+      }
     }
+  }
+}
+
+void Manager::ReadPendingNotifications() {
+  pollfd readable{notification_fd_, POLLIN, 0};
+  while (notification_fd_ >= 0 && poll(&readable, 1, 0) == 1 && (readable.revents & POLLIN)) {
+    ReadOneNotification();
   }
 }
 
@@ -174,6 +192,10 @@ Status Manager::HandleFrame(FrameConnection* client, fb::MessageType type, const
     }
     request->ids.push_back(*id);
   }
+  // The store announces a seal or delete before it answers the client that
+  // made it; read what is already here, so a client that deleted (or put)
+  // an object and then fetches it is answered from an up-to-date set.
+  ReadPendingNotifications();
   request->results.resize(request->ids.size());
   request->resolved.resize(request->ids.size(), false);
   // One extra count while starting: ids answered at once must not complete
@@ -191,8 +213,7 @@ Status Manager::HandleFrame(FrameConnection* client, fb::MessageType type, const
 
 void Manager::StartFetch(FetchRequest* request, size_t index) {
   const ObjectId& id = request->ids[index];
-  auto contains = store_->Contains(id);
-  if (contains.ok() && *contains) {
+  if (local_objects_.count(id) > 0) {
     Resolve(request, index, Status::OK());
     return;
   }
@@ -225,8 +246,7 @@ void Manager::LookUp(const ObjectId& id) {
       return;
     }
     // The object may have arrived meanwhile (a local put, another pull).
-    auto contains = store_->Contains(id);
-    if (contains.ok() && *contains) {
+    if (local_objects_.count(id) > 0) {
       FinishFetchObject(id, Status::OK());
       return;
     }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "plasma/client/client.h"
@@ -40,7 +41,10 @@ class Manager {
 
   Manager(EventLoop* loop, const ManagerOptions& options);
   Status Start(transport::Plugin* plugin);
-  void OnStoreNotification();
+  // Handles every notification already waiting on the subscription socket
+  // (never blocks when none is: a fetch request may have read them first).
+  void ReadPendingNotifications();
+  void ReadOneNotification();
   void AcceptClients();
   void OnClientEvent(int fd, uint32_t events);
   Status HandleFrame(FrameConnection* client, fb::MessageType type, const uint8_t* payload,
@@ -60,6 +64,11 @@ class Manager {
   ManagerOptions options_;
   std::shared_ptr<Client> store_;
   int notification_fd_ = -1;
+  // Sealed objects in the local store, as its notifications tell: a fetch of
+  // one of these is answered without asking the store. The set may lag the
+  // store by notifications not read yet; a miss only costs a lookup (the pull
+  // then finds the object existing), as a store query could race too.
+  std::unordered_set<ObjectId> local_objects_;
   std::unique_ptr<ObjectDirectory> directory_;
   std::unique_ptr<TransferEngine> engine_;
   int listen_fd_ = -1;

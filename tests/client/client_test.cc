@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "plasma/client/client.h"
+#include "plasma/common/protocol.h"
 #include "tests/client/client_test_util.h"
 #include "tests/common/test_util.h"
 
@@ -970,6 +971,21 @@ TEST_F(ClientTest, FetchNeedsTheManager) {
   EXPECT_EQ(unreachable.code(), StatusCode::kUnavailable) << unreachable.ToString();
   EXPECT_NE(unreachable.message().find(options.manager_socket), std::string::npos)
       << unreachable.ToString();
+}
+
+// A manager that accepts the request but never answers (hung): Fetch gives
+// up a grace period after its own timeout, with an error, instead of hanging.
+TEST_F(ClientTest, FetchFromAHungManagerTimesOut) {
+  ConnectOptions options;
+  options.manager_socket = store_->dir() + "/silent-manager.sock";
+  auto listener = ListenUnixSocket(options.manager_socket);
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  auto client = Client::Connect(store_->socket(), options);
+  ASSERT_TRUE(client.ok());
+  Status fetched = (*client)->Fetch({ObjectId::Random()}, 100);
+  EXPECT_TRUE(fetched.IsTimedOut()) << fetched.ToString();
+  EXPECT_NE(fetched.message().find("did not answer"), std::string::npos) << fetched.ToString();
+  close(*listener);
 }
 
 }  // namespace

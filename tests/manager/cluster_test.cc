@@ -218,6 +218,52 @@ TEST(ClusterTest, FetchWaitsForAnObjectCreatedLater) {
   ExpectObject(*puller, id, data);
 }
 
+// The manager answers fetches of local objects from the store's seal and
+// delete notifications; a client that deletes an object and at once fetches
+// it again must get it back for real, never an OK for an object now gone.
+TEST(ClusterTest, FetchRightAfterALocalDeletePullsAgain) {
+  Cluster cluster(2, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto holder = cluster.Connect(1);
+  auto puller = cluster.Connect(2);
+  std::string data = RandomBytes(1 << 20, 6);
+  std::vector<ObjectId> ids(16);
+  for (auto& id : ids) {
+    id = ObjectId::Random();
+    Put(*holder, id, data);
+  }
+  // Fetch them all, delete them, fetch them all again: the manager is still
+  // finishing the first round's transfers when the deletes come in.
+  for (int round = 0; round < 4; ++round) {
+    Status fetched = puller->Fetch(ids, 20000);
+    ASSERT_TRUE(fetched.ok()) << fetched.ToString();
+    if (round == 3) break;
+    for (const auto& id : ids) ASSERT_TRUE(puller->Delete(id).ok());
+  }
+  for (const auto& id : ids) ExpectObject(*puller, id, data);
+}
+
+// Put on the fetching node itself while the fetch waits: the manager sees
+// it sealed in its own store and answers; it never pulls from itself.
+TEST(ClusterTest, FetchWaitsForAnObjectPutLocallyLater) {
+  Cluster cluster(2, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto puller = cluster.Connect(2);
+  auto local_writer = cluster.Connect(2);
+  ObjectId id = ObjectId::Random();
+  std::string data = RandomBytes(200000, 4);
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    Put(*local_writer, id, data);
+  });
+  Status fetched = puller->Fetch({id}, 20000);
+  late.join();
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString();
+  ExpectObject(*puller, id, data);
+  EXPECT_EQ(cluster.Log(2, "manager").find("connected to node node2"), std::string::npos)
+      << "the manager pulled the object from its own node:\n" << cluster.Log(2, "manager");
+}
+
 TEST(ClusterTest, FetchOfMissingObjectTimesOutNamingIt) {
   Cluster cluster(2, false);
   ASSERT_TRUE(cluster.up()) << cluster.output();

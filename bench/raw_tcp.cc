@@ -1,0 +1,137 @@
+#include "bench/raw_tcp.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "bench/bench_util.h"
+
+namespace plasma::bench {
+
+namespace {
+
+Result<sockaddr_in> ParseAddress(const std::string& address, int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(port));
+  if (inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
+    return Status::InvalidArgument("not an IPv4 address: " + address);
+  }
+  return addr;
+}
+
+void NoDelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+// Whole-buffer send and receive: the baseline is plain blocking TCP.
+Status SendAll(int fd, const uint8_t* data, uint64_t length) {
+  while (length > 0) {
+    ssize_t n = send(fd, data, length, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::FromErrno("send", errno);
+    data += n;
+    length -= uint64_t(n);
+  }
+  return Status::OK();
+}
+
+Status ReceiveAll(int fd, uint8_t* data, uint64_t length) {
+  while (length > 0) {
+    ssize_t n = recv(fd, data, length, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) return Status::IOError("raw TCP peer closed the connection");
+    if (n < 0) return Status::FromErrno("recv", errno);
+    data += n;
+    length -= uint64_t(n);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status RawTcpServe(const std::string& address, int port, uint64_t size, uint64_t count) {
+  PLASMA_ASSIGN_OR_RETURN(sockaddr_in addr, ParseAddress(address, port));
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(listener, 1) != 0) {
+    Status s = Status::FromErrno("listen on " + address + ":" + std::to_string(port), errno);
+    close(listener);
+    return s;
+  }
+  // Shared memory, like a store arena; every page written once beforehand.
+  uint64_t region_size = std::max<uint64_t>(size * count, 1);
+  void* mapped = mmap(nullptr, region_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                      -1, 0);
+  if (mapped == MAP_FAILED) {
+    close(listener);
+    return Status::FromErrno("mmap", errno);
+  }
+  auto* region = static_cast<uint8_t*>(mapped);
+  std::memset(region, 0x5a, region_size);
+  int conn = accept(listener, nullptr, nullptr);
+  close(listener);
+  Status status = conn < 0 ? Status::FromErrno("accept", errno) : Status::OK();
+  if (status.ok()) NoDelay(conn);
+  for (uint64_t i = 0; i < count && status.ok(); ++i) {
+    uint8_t request;
+    status = ReceiveAll(conn, &request, 1);
+    if (status.ok()) status = SendAll(conn, region + i * size, size);
+  }
+  if (conn >= 0) close(conn);
+  munmap(mapped, region_size);
+  return status;
+}
+
+Result<RawTcpResult> RawTcpFetch(const std::string& address, int port, uint64_t size,
+                                 uint64_t count) {
+  PLASMA_ASSIGN_OR_RETURN(sockaddr_in addr, ParseAddress(address, port));
+  int fd = -1;
+  // The server touches its whole region before it listens: allow for that.
+  for (int attempt = 0; attempt < 600 && fd < 0; ++attempt) {
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      close(fd);
+      fd = -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  if (fd < 0) return Status::Unavailable("raw TCP server at " + address + " never answered");
+  NoDelay(fd);
+  std::vector<uint8_t> destination(std::max<uint64_t>(size, 1));
+  std::vector<double> latencies;
+  double total = 0;
+  Status status;
+  for (uint64_t i = 0; i < count && status.ok(); ++i) {
+    uint8_t request = 1;
+    double start = NowSeconds();
+    status = SendAll(fd, &request, 1);
+    if (status.ok()) status = ReceiveAll(fd, destination.data(), size);
+    double elapsed = NowSeconds() - start;
+    if (i == 0) continue;  // warm-up: the destination's pages fault in
+    latencies.push_back(elapsed);
+    total += elapsed;
+  }
+  close(fd);
+  PLASMA_RETURN_NOT_OK(status);
+  if (latencies.empty()) return Status::InvalidArgument("raw TCP baseline needs count >= 2");
+  std::sort(latencies.begin(), latencies.end());
+  RawTcpResult result;
+  result.gigabytes_per_second = double(size) * double(latencies.size()) / total / 1e9;
+  result.median_microseconds = latencies[latencies.size() / 2] * 1e6;
+  return result;
+}
+
+}  // namespace plasma::bench
