@@ -13,10 +13,12 @@
 
 namespace plasma {
 
-int64_t MonotonicMilliseconds() {
+int64_t MonotonicMilliseconds() { return MonotonicMicroseconds() / 1000; }
+
+int64_t MonotonicMicroseconds() {
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
-  return int64_t(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+  return int64_t(now.tv_sec) * 1000000 + now.tv_nsec / 1000;
 }
 
 Result<std::unique_ptr<EventLoop>> EventLoop::Create() {

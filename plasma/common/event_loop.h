@@ -63,5 +63,6 @@ class EventLoop {
 };
 
 int64_t MonotonicMilliseconds();
+int64_t MonotonicMicroseconds();
 
 }  // namespace plasma

@@ -231,7 +231,11 @@ void Manager::StartFetch(FetchRequest* request, size_t index) {
 void Manager::LookUp(const ObjectId& id) {
   auto it = fetches_.find(id);
   if (it == fetches_.end()) return;
-  directory_->LookupHolders(id, [this, id](Status status, std::vector<NodeInfo> holders) {
+  int64_t lookup_started_us = MonotonicMicroseconds();
+  directory_->LookupHolders(id, [this, id, lookup_started_us](Status status,
+                                                              std::vector<NodeInfo> holders) {
+    PLASMA_LOG(kDebug) << "looked up " << id.Hex() << ": " << holders.size() << " holder(s) in "
+                       << MonotonicMicroseconds() - lookup_started_us << " µs";
     auto found = fetches_.find(id);
     if (found == fetches_.end() || found->second->pulling) return;
     ObjectFetch* fetch = found->second.get();

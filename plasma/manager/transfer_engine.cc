@@ -45,6 +45,8 @@ struct TransferEngine::PullState {
   std::vector<std::string> failures;
   PullCallback done;
   int64_t started_ms = 0;
+  // Phase times of the current attempt (µs), for the debug log of each pull.
+  int64_t attempt_started_us = 0, header_us = 0, created_us = 0, data_us = 0;
 };
 
 Result<std::unique_ptr<TransferEngine>> TransferEngine::Create(EventLoop* loop,
@@ -254,6 +256,7 @@ void TransferEngine::StartAttempt(PullState* pull) {
       continue;
     }
     pull->peer = *peer;
+    pull->attempt_started_us = MonotonicMicroseconds();
     uint64_t transfer = pull->transfer;
     size_t attempt = pull->attempt;
     // The reply lands in this buffer; it lives as long as the receive does.
@@ -267,6 +270,7 @@ void TransferEngine::StartAttempt(PullState* pull) {
       if (it == pulls_.end() || it->second->attempt != attempt) return;  // a stale attempt
       PullState* p = it->second.get();
       p->header_request = nullptr;
+      p->header_us = MonotonicMicroseconds();
       loop_->CancelTimer(p->header_timer);
       if (c.status != PLASMA_TP_OK) {
         FailAttempt(p, plugin_->ToStatus(c.status, "waiting for the object header"));
@@ -379,6 +383,7 @@ void TransferEngine::StartData(PullState* pull) {
     return;
   }
   pull->object = std::move(created).value();
+  pull->created_us = MonotonicMicroseconds();
   uint8_t* destination = pull->object.data();
   if (header.metadata_size > 0 && pull->object.metadata() != destination + header.data_size) {
     store_->Abort(pull->id);
@@ -411,6 +416,7 @@ void TransferEngine::StartData(PullState* pull) {
       FailAttempt(p, status);
       return;
     }
+    p->data_us = MonotonicMicroseconds();
     Status sealed = p->header.digest.empty() ? store_->Seal(p->id)
                                              : store_->Seal(p->id, p->header.digest);
     p->object = ObjectBuffer();  // the store keeps the sealed object; we drop our reference
@@ -460,8 +466,13 @@ void TransferEngine::FailAttempt(PullState* pull, const Status& why) {
 void TransferEngine::CompletePull(PullState* pull, Status status) {
   if (status.ok()) {
     uint64_t total = pull->header.data_size + pull->header.metadata_size;
-    PLASMA_LOG(kDebug) << "pulled " << pull->id.Hex() << " (" << total << " bytes) in "
-                       << MonotonicMilliseconds() - pull->started_ms << " ms";
+    int64_t now = MonotonicMicroseconds();
+    PLASMA_LOG(kDebug) << "pulled " << pull->id.Hex() << " (" << total << " bytes, "
+                       << (pull->header.mode == Mode::kEager ? "eager" : "rendezvous") << ") in "
+                       << MonotonicMilliseconds() - pull->started_ms << " ms; last attempt µs: header "
+                       << pull->header_us - pull->attempt_started_us << ", create "
+                       << pull->created_us - pull->header_us << ", data "
+                       << pull->data_us - pull->created_us << ", seal " << now - pull->data_us;
   }
   if (pull->object.valid()) {
     pull->object = ObjectBuffer();
