@@ -98,7 +98,11 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
 
   Result<ObjectBuffer> Create(const ObjectId& id, int64_t data_size, const uint8_t* metadata,
                               int64_t metadata_size, bool evict_if_full);
+  std::vector<Result<ObjectBuffer>> CreateForFillMany(const std::vector<FillSpec>& specs,
+                                                      bool evict_if_full);
   Status Seal(const ObjectId& id, const std::string* known_digest = nullptr);
+  std::vector<Status> SealMany(const std::vector<ObjectId>& ids,
+                               const std::vector<std::string>& digests);
   Status Abort(const ObjectId& id);
   Status CreateAndSeal(const ObjectId& id, const std::string& data, const std::string& metadata,
                        bool evict_if_full);
@@ -139,6 +143,17 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   };
 
   std::string Where() const { return "store at " + socket_path_; }
+  // The halves of Create and Seal around the store's reply, shared by the
+  // one-object calls and the pipelined ones (every request written before
+  // any reply is read). Require call_mutex_.
+  Result<fb::PlasmaCreateRequestT> MakeCreateRequest(const ObjectId& id, int64_t data_size,
+                                                     int64_t metadata_size,
+                                                     bool evict_if_full) const;
+  Result<ObjectBuffer> FinishCreate(const ObjectId& id, const fb::PlasmaCreateRequestT& request,
+                                    const uint8_t* metadata);
+  Result<fb::PlasmaSealRequestT> MakeSealRequest(const ObjectId& id,
+                                                 const std::string* known_digest);
+  Status FinishSeal(const ObjectId& id, const fb::PlasmaSealRequestT& request);
   // Requires mutex_.
   Status CheckConnectedLocked() const;
   // Marks the connection unusable (further calls fail with `why`). Requires
@@ -402,30 +417,36 @@ Status ClientImpl::Connect() {
   return Status::OK();
 }
 
-Result<ObjectBuffer> ClientImpl::Create(const ObjectId& id, int64_t data_size,
-                                        const uint8_t* metadata, int64_t metadata_size,
-                                        bool evict_if_full) {
+Result<fb::PlasmaCreateRequestT> ClientImpl::MakeCreateRequest(const ObjectId& id,
+                                                               int64_t data_size,
+                                                               int64_t metadata_size,
+                                                               bool evict_if_full) const {
   if (data_size < 0 || metadata_size < 0) {
     return Status::InvalidArgument("create object " + id.Hex() + ": negative size (data " +
                                    std::to_string(data_size) + ", metadata " +
                                    std::to_string(metadata_size) + ")");
   }
-  std::lock_guard<std::mutex> call(call_mutex_);
   fb::PlasmaCreateRequestT request;
   request.object_id = id.Binary();
   request.evict_if_full = evict_if_full;
   request.data_size = uint64_t(data_size);
   request.metadata_size = uint64_t(metadata_size);
   request.device_num = 0;
+  return request;
+}
+
+// Reads the reply to `request` (already sent) and records the new object.
+Result<ObjectBuffer> ClientImpl::FinishCreate(const ObjectId& id,
+                                              const fb::PlasmaCreateRequestT& request,
+                                              const uint8_t* metadata) {
   fb::PlasmaCreateReplyT reply;
-  PLASMA_RETURN_NOT_OK(Exchange(fb::MessageType::PlasmaCreateRequest, request,
-                                fb::MessageType::PlasmaCreateReply, &reply));
+  PLASMA_RETURN_NOT_OK(Receive(fb::MessageType::PlasmaCreateReply, &reply));
   // On error the store sends no fd, so the stream is still in step.
   if (reply.error != fb::PlasmaError::OK) {
     return ErrorToStatus(reply.error, "create object " + id.Hex() + " (" +
-                                          std::to_string(data_size) + " + " +
-                                          std::to_string(metadata_size) + " bytes) in the " +
-                                          Where());
+                                          std::to_string(request.data_size) + " + " +
+                                          std::to_string(request.metadata_size) +
+                                          " bytes) in the " + Where());
   }
   if (reply.plasma_object == nullptr) {
     return Fail(Status::ProtocolError("PlasmaCreateReply from the " + Where() + " for object " +
@@ -438,13 +459,13 @@ Result<ObjectBuffer> ClientImpl::Create(const ObjectId& id, int64_t data_size,
       spec.metadata_size() != request.metadata_size) {
     return Fail(Status::ProtocolError(
         "PlasmaCreateReply from the " + Where() + " does not match the request for object " +
-        id.Hex() + " (" + std::to_string(data_size) + " + " + std::to_string(metadata_size) +
-        " bytes)"));
+        id.Hex() + " (" + std::to_string(request.data_size) + " + " +
+        std::to_string(request.metadata_size) + " bytes)"));
   }
   auto entry = EntryFromSpec(spec, mapping, id);
   if (!entry.ok()) return Fail(entry.status());
-  if (metadata_size > 0 && metadata != nullptr) {
-    std::memcpy(entry->metadata, metadata, size_t(metadata_size));
+  if (request.metadata_size > 0 && metadata != nullptr) {
+    std::memcpy(entry->metadata, metadata, size_t(request.metadata_size));
   }
   std::lock_guard<std::mutex> lock(mutex_);
   PLASMA_RETURN_NOT_OK(CheckConnectedLocked());
@@ -455,8 +476,48 @@ Result<ObjectBuffer> ClientImpl::Create(const ObjectId& id, int64_t data_size,
   return MakeBufferLocked(id, &local);
 }
 
-Status ClientImpl::Seal(const ObjectId& id, const std::string* known_digest) {
+Result<ObjectBuffer> ClientImpl::Create(const ObjectId& id, int64_t data_size,
+                                        const uint8_t* metadata, int64_t metadata_size,
+                                        bool evict_if_full) {
+  PLASMA_ASSIGN_OR_RETURN(auto request,
+                          MakeCreateRequest(id, data_size, metadata_size, evict_if_full));
   std::lock_guard<std::mutex> call(call_mutex_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    PLASMA_RETURN_NOT_OK(SendLocked(fb::MessageType::PlasmaCreateRequest, request));
+  }
+  return FinishCreate(id, request, metadata);
+}
+
+std::vector<Result<ObjectBuffer>> ClientImpl::CreateForFillMany(const std::vector<FillSpec>& specs,
+                                                                bool evict_if_full) {
+  std::vector<std::optional<fb::PlasmaCreateRequestT>> sent(specs.size());
+  std::vector<Status> not_sent(specs.size());
+  std::lock_guard<std::mutex> call(call_mutex_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = 0; i < specs.size(); ++i) {
+      auto request = MakeCreateRequest(specs[i].id, specs[i].data_size, specs[i].metadata_size,
+                                       evict_if_full);
+      not_sent[i] = request.ok() ? SendLocked(fb::MessageType::PlasmaCreateRequest, *request)
+                                 : request.status();
+      if (not_sent[i].ok()) sent[i] = std::move(request).value();
+    }
+  }
+  std::vector<Result<ObjectBuffer>> results;
+  results.reserve(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (sent[i]) {
+      results.push_back(FinishCreate(specs[i].id, *sent[i], nullptr));
+    } else {
+      results.push_back(not_sent[i]);
+    }
+  }
+  return results;
+}
+
+Result<fb::PlasmaSealRequestT> ClientImpl::MakeSealRequest(const ObjectId& id,
+                                                           const std::string* known_digest) {
   ObjectEntry snapshot;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -477,9 +538,13 @@ Status ClientImpl::Seal(const ObjectId& id, const std::string* known_digest) {
   request.digest = known_digest != nullptr ? *known_digest
                                            : DigestOf(snapshot.data, snapshot.data_size,
                                                       snapshot.metadata, snapshot.metadata_size);
+  return request;
+}
+
+// Reads the reply to `request` (already sent) and drops the creation pin.
+Status ClientImpl::FinishSeal(const ObjectId& id, const fb::PlasmaSealRequestT& request) {
   fb::PlasmaSealReplyT reply;
-  PLASMA_RETURN_NOT_OK(Exchange(fb::MessageType::PlasmaSealRequest, request,
-                                fb::MessageType::PlasmaSealReply, &reply));
+  PLASMA_RETURN_NOT_OK(Receive(fb::MessageType::PlasmaSealReply, &reply));
   if (reply.object_id != request.object_id) {
     return Fail(Status::ProtocolError("PlasmaSealReply from the " + Where() +
                                       " names another object than " + id.Hex()));
@@ -494,6 +559,38 @@ Status ClientImpl::Seal(const ObjectId& id, const std::string* known_digest) {
     DropReferenceLocked(id);  // the creation pin; buffers keep their references
   }
   return Status::OK();
+}
+
+Status ClientImpl::Seal(const ObjectId& id, const std::string* known_digest) {
+  std::lock_guard<std::mutex> call(call_mutex_);
+  PLASMA_ASSIGN_OR_RETURN(auto request, MakeSealRequest(id, known_digest));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    PLASMA_RETURN_NOT_OK(SendLocked(fb::MessageType::PlasmaSealRequest, request));
+  }
+  return FinishSeal(id, request);
+}
+
+std::vector<Status> ClientImpl::SealMany(const std::vector<ObjectId>& ids,
+                                         const std::vector<std::string>& digests) {
+  std::vector<Status> results(ids.size());
+  std::vector<std::optional<fb::PlasmaSealRequestT>> sent(ids.size());
+  std::lock_guard<std::mutex> call(call_mutex_);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string* digest = i < digests.size() && !digests[i].empty() ? &digests[i] : nullptr;
+    auto request = MakeSealRequest(ids[i], digest);
+    if (!request.ok()) {
+      results[i] = request.status();
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    results[i] = SendLocked(fb::MessageType::PlasmaSealRequest, *request);
+    if (results[i].ok()) sent[i] = std::move(request).value();
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (sent[i]) results[i] = FinishSeal(ids[i], *sent[i]);
+  }
+  return results;
 }
 
 Status ClientImpl::Abort(const ObjectId& id) {
@@ -1007,7 +1104,17 @@ Result<ObjectBuffer> Client::CreateForFill(const ObjectId& id, int64_t data_size
   return impl_->Create(id, data_size, nullptr, metadata_size, evict_if_full);
 }
 
+std::vector<Result<ObjectBuffer>> Client::CreateForFillMany(const std::vector<FillSpec>& specs,
+                                                            bool evict_if_full) {
+  return impl_->CreateForFillMany(specs, evict_if_full);
+}
+
 Status Client::Seal(const ObjectId& id) { return impl_->Seal(id); }
+
+std::vector<Status> Client::SealMany(const std::vector<ObjectId>& ids,
+                                     const std::vector<std::string>& digests) {
+  return impl_->SealMany(ids, digests);
+}
 
 Status Client::Seal(const ObjectId& id, const std::string& digest) {
   return impl_->Seal(id, &digest);

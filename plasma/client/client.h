@@ -51,6 +51,13 @@ class ObjectBuffer {
   int64_t metadata_size_ = 0;
 };
 
+// One object for CreateForFillMany.
+struct FillSpec {
+  ObjectId id;
+  int64_t data_size = 0;
+  int64_t metadata_size = 0;
+};
+
 struct ObjectInfo {
   ObjectId id;
   int64_t data_size = 0;
@@ -103,12 +110,20 @@ class Client {
   // transfer that receives data and metadata in one piece.
   Result<ObjectBuffer> CreateForFill(const ObjectId& id, int64_t data_size,
                                      int64_t metadata_size, bool evict_if_full = true);
+  // Many CreateForFills pipelined: every request is written before any reply
+  // is read, so the store handles them in one go (one wake-up, not one per
+  // object). One result per spec, in order; a failed one leaves the others.
+  std::vector<Result<ObjectBuffer>> CreateForFillMany(const std::vector<FillSpec>& specs,
+                                                      bool evict_if_full = true);
   // Seal computes the digest (xxh64 of data then metadata) and publishes the
   // object. The Create buffer stays valid (and referenced) until released.
   Status Seal(const ObjectId& id);
   // Seal with a digest computed elsewhere — by the node the bytes were copied
   // from — which saves a pass over the object.
   Status Seal(const ObjectId& id, const std::string& digest);
+  // Many Seals pipelined likewise; digests[i] empty (or missing): computed here.
+  std::vector<Status> SealMany(const std::vector<ObjectId>& ids,
+                               const std::vector<std::string>& digests);
   // Abort discards an unsealed object this client created. Its memory is freed
   // at once, so every buffer of it must be released first (InvalidArgument
   // otherwise).

@@ -141,6 +141,7 @@ void TransferEngine::Progress() {
     }
     TestRequests();
     AcceptConnections();
+    RunQueuedStoreCalls();
     if (events == 0) break;
   }
   // Log connection set-up times. A connection that failed — while being set
@@ -350,14 +351,92 @@ void TransferEngine::AdmitWaitingPulls() {
 }
 
 void TransferEngine::StartData(PullState* pull) {
-  const HeaderMessage& header = pull->header;
-  uint64_t total = header.data_size + header.metadata_size;
   if (pull->peer == nullptr) {
     FailAttempt(pull, Status::Unavailable("connection closed"));
     return;
   }
-  auto created = store_->CreateForFill(pull->id, int64_t(header.data_size),
-                                       int64_t(header.metadata_size));
+  pulls_to_create_.push_back({pull->transfer, pull->attempt});
+  SchedulePoll();
+}
+
+// The store calls of a progress pass are made together, pipelined: one
+// wake-up of the store for all the pulls served, objects created and
+// objects sealed in the pass, instead of one round trip each.
+void TransferEngine::RunQueuedStoreCalls() {
+  while (!pulls_to_serve_.empty() || !pulls_to_create_.empty() || !pulls_to_seal_.empty()) {
+    ServeQueuedPulls();
+    CreateQueuedObjects();
+    SealQueuedObjects();
+  }
+}
+
+TransferEngine::PullState* TransferEngine::CurrentAttempt(const QueuedAttempt& queued) {
+  auto it = pulls_.find(queued.transfer);
+  if (it == pulls_.end() || it->second->attempt != queued.attempt) return nullptr;
+  return it->second.get();
+}
+
+void TransferEngine::CreateQueuedObjects() {
+  std::vector<QueuedAttempt> queued;
+  queued.swap(pulls_to_create_);
+  std::vector<QueuedAttempt> attempts;
+  std::vector<FillSpec> specs;
+  for (const QueuedAttempt& q : queued) {
+    PullState* pull = CurrentAttempt(q);
+    if (pull == nullptr) continue;
+    attempts.push_back(q);
+    specs.push_back({pull->id, int64_t(pull->header.data_size), int64_t(pull->header.metadata_size)});
+  }
+  if (specs.empty()) return;
+  auto created = store_->CreateForFillMany(specs);
+  for (size_t i = 0; i < attempts.size(); ++i) {
+    // Handling one may end others (a shared peer dropped): look each up again.
+    PullState* pull = CurrentAttempt(attempts[i]);
+    if (pull == nullptr) {
+      if (created[i].ok()) {
+        created[i] = ObjectBuffer();
+        store_->Abort(specs[i].id);
+      }
+      continue;
+    }
+    ReceiveInto(pull, std::move(created[i]));
+  }
+}
+
+void TransferEngine::SealQueuedObjects() {
+  std::vector<QueuedAttempt> queued;
+  queued.swap(pulls_to_seal_);
+  std::vector<QueuedAttempt> attempts;
+  std::vector<ObjectId> ids;
+  std::vector<std::string> digests;
+  for (const QueuedAttempt& q : queued) {
+    PullState* pull = CurrentAttempt(q);
+    if (pull == nullptr) continue;
+    attempts.push_back(q);
+    ids.push_back(pull->id);
+    digests.push_back(pull->header.digest);
+  }
+  if (ids.empty()) return;
+  std::vector<Status> sealed = store_->SealMany(ids, digests);
+  for (size_t i = 0; i < attempts.size(); ++i) {
+    PullState* pull = CurrentAttempt(attempts[i]);
+    if (pull == nullptr) continue;
+    pull->object = ObjectBuffer();  // the store keeps the sealed object; we drop our reference
+    CompletePull(pull, sealed[i]);
+  }
+}
+
+void TransferEngine::ReceiveInto(PullState* pull, Result<ObjectBuffer> created) {
+  const HeaderMessage& header = pull->header;
+  uint64_t total = header.data_size + header.metadata_size;
+  if (pull->peer == nullptr) {
+    if (created.ok()) {
+      created = ObjectBuffer();
+      store_->Abort(pull->id);
+    }
+    FailAttempt(pull, Status::Unavailable("connection closed"));
+    return;
+  }
   if (!created.ok()) {
     if (created.status().IsObjectExists()) {
       // Someone else (another pull, a local put) made it meanwhile.
@@ -417,10 +496,7 @@ void TransferEngine::StartData(PullState* pull) {
       return;
     }
     p->data_us = MonotonicMicroseconds();
-    Status sealed = p->header.digest.empty() ? store_->Seal(p->id)
-                                             : store_->Seal(p->id, p->header.digest);
-    p->object = ObjectBuffer();  // the store keeps the sealed object; we drop our reference
-    CompletePull(p, sealed);
+    pulls_to_seal_.push_back({transfer, attempt});
   };
   plasma_tp_request_t request;
   int rc;
@@ -531,7 +607,7 @@ void TransferEngine::OnControlMessage(plasma_tp_conn_t conn, const uint8_t* data
       CloseServedConnection(conn, s);
       return;
     }
-    ServePull(conn, pull);
+    pulls_to_serve_.push_back({conn, served_[conn].serial, pull});
   } else {
     transfer::FinishMessage finish;
     Status s = transfer::Decode(data, completion.length, &finish);
@@ -543,16 +619,33 @@ void TransferEngine::OnControlMessage(plasma_tp_conn_t conn, const uint8_t* data
   }
 }
 
-void TransferEngine::ServePull(plasma_tp_conn_t conn, const transfer::PullMessage& pull) {
+void TransferEngine::ServeQueuedPulls() {
+  std::vector<QueuedServe> queued;
+  queued.swap(pulls_to_serve_);
+  std::vector<ObjectId> ids;
+  for (const QueuedServe& q : queued) ids.push_back(q.pull.id);
+  if (ids.empty()) return;
+  // One Get for every object asked for in this pass.
+  auto got = store_->Get(ids, 0);
+  if (!got.ok()) {
+    PLASMA_LOG(kError) << "store Get for " << ids.size() << " pulls: " << got.status().ToString();
+  }
+  for (size_t i = 0; i < queued.size(); ++i) {
+    if (!IsServed(queued[i].conn, queued[i].serial)) continue;  // closed meanwhile
+    ObjectBuffer object = got.ok() ? std::move((*got)[i]) : ObjectBuffer();
+    ServePull(queued[i].conn, queued[i].pull, std::move(object), got.ok());
+  }
+}
+
+void TransferEngine::ServePull(plasma_tp_conn_t conn, const transfer::PullMessage& pull,
+                               ObjectBuffer object, bool store_answered) {
   HeaderMessage header;
   header.transfer = pull.transfer;
-  auto got = store_->Get({pull.id}, 0);
-  if (!got.ok() || !(*got)[0].valid()) {
-    header.status = got.ok() ? HeaderStatus::kNotFound : HeaderStatus::kUnavailable;
+  if (!object.valid()) {
+    header.status = store_answered ? HeaderStatus::kNotFound : HeaderStatus::kUnavailable;
     SendControl(conn, MakeTag(MessageKind::kHeader, pull.transfer), transfer::Encode(header));
     return;
   }
-  ObjectBuffer object = std::move((*got)[0]);
   header.data_size = uint64_t(object.data_size());
   header.metadata_size = uint64_t(object.metadata_size());
   auto digest = digests_.find(pull.id);

@@ -75,6 +75,17 @@ class TransferEngine {
   void StartAttempt(PullState* pull);
   void OnHeader(PullState* pull, const plasma_tp_completion_t& completion);
   void StartData(PullState* pull);
+  void ReceiveInto(PullState* pull, Result<ObjectBuffer> created);
+  // A pull's attempt, as queued for a store call; the pull may have moved on
+  // (or ended) by the time the call is made.
+  struct QueuedAttempt {
+    uint64_t transfer;
+    size_t attempt;
+  };
+  PullState* CurrentAttempt(const QueuedAttempt& queued);
+  void RunQueuedStoreCalls();
+  void CreateQueuedObjects();
+  void SealQueuedObjects();
   void FailAttempt(PullState* pull, const Status& why);
   void CompletePull(PullState* pull, Status status);
   void AdmitWaitingPulls();
@@ -86,7 +97,9 @@ class TransferEngine {
                           std::shared_ptr<std::vector<uint8_t>> buffer);
   void OnControlMessage(plasma_tp_conn_t conn, const uint8_t* data,
                         const plasma_tp_completion_t& completion);
-  void ServePull(plasma_tp_conn_t conn, const transfer::PullMessage& pull);
+  void ServeQueuedPulls();
+  void ServePull(plasma_tp_conn_t conn, const transfer::PullMessage& pull, ObjectBuffer object,
+                 bool store_answered);
   void SendControl(plasma_tp_conn_t conn, uint64_t tag, std::vector<uint8_t> bytes,
                    std::function<void(Status)> on_sent = nullptr);
   void CloseServedConnection(plasma_tp_conn_t conn, const Status& why);
@@ -111,6 +124,15 @@ class TransferEngine {
   std::unordered_map<std::string, std::unique_ptr<Peer>> peers_;  // by node name
   std::unordered_map<uint64_t, std::unique_ptr<PullState>> pulls_;  // by transfer number
   std::deque<uint64_t> waiting_for_budget_;
+  // Store calls waiting for the end of the progress pass (RunQueuedStoreCalls).
+  struct QueuedServe {
+    plasma_tp_conn_t conn;
+    uint64_t serial;
+    transfer::PullMessage pull;
+  };
+  std::vector<QueuedServe> pulls_to_serve_;
+  std::vector<QueuedAttempt> pulls_to_create_;
+  std::vector<QueuedAttempt> pulls_to_seal_;
   std::unordered_map<ObjectId, std::string> digests_;
   uint64_t next_transfer_ = 1;
   uint64_t inflight_bytes_ = 0;

@@ -94,9 +94,14 @@ class Cluster {
     }
     RunShell(std::string(PLASMA_CLUSTER_PATH) + " down --dir " + dir_);
   }
+  // Returns once the process is gone (its sockets closed): a manager started
+  // next on the same address must not find the old listener still there.
   void KillManager(int node) {
     killed_.insert({node, "manager"});
-    kill(Pid(node, "manager"), SIGKILL);
+    pid_t pid = Pid(node, "manager");
+    kill(pid, SIGKILL);
+    EXPECT_TRUE(test::WaitFor([&] { return !Alive(pid); }, std::chrono::seconds(10)))
+        << "node" << node << " manager survived SIGKILL";
   }
 
   bool up() const { return exit_code_ == 0; }
