@@ -269,7 +269,7 @@ int main(int argc, char** argv) {
 
   Table table({"size_bytes", "transport", "fetch_GBps", "fetch_median_us", "batch_GBps",
                "redis_GBps", "redis_median_us", "redis_pipelined_GBps", "raw_tcp_GBps",
-               "raw_tcp_median_us", "fetch_over_redis", "batch_over_redis_pipelined",
+               "raw_tcp_median_us", "fetch_over_redis", "batch_over_redis_best",
                "fetch_over_raw_tcp", "fetch_over_iperf3"});
   std::string cluster = FindExecutable("plasma-cluster");
   std::vector<uint8_t> source(max_size);
@@ -400,7 +400,8 @@ int main(int argc, char** argv) {
                     have_raw ? FormatDouble(raw_gbps, 3) : "n/a",
                     have_raw ? FormatDouble(raw_tcp[size].median_microseconds, 0) : "n/a",
                     FormatDouble(fetch_gbps / redis_gbps, 2),
-                    FormatDouble(batch_gbps / pipelined_gbps, 2),
+                    // Redis at its best for the size: one GET at a time or pipelined.
+                    FormatDouble(batch_gbps / std::max(redis_gbps, pipelined_gbps), 2),
                     have_raw ? FormatDouble(fetch_gbps / raw_gbps, 2) : "n/a",
                     iperf_gbps > 0 ? FormatDouble(fetch_gbps / iperf_gbps, 2) : "n/a"});
     }

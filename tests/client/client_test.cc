@@ -155,6 +155,57 @@ TEST_F(ClientTest, CreateForFillLeavesMetadataToTheCaller) {
   EXPECT_EQ(MetadataOf((*got)[0]), "xyz");
 }
 
+// The pipelined forms answer each object on its own: a failed one (exists,
+// bad size, not created) leaves the others, and the stream stays in step.
+TEST_F(ClientTest, CreateForFillManyAndSealManyAnswerEachObject) {
+  ObjectId existing = ObjectId::Random();
+  ASSERT_TRUE(client_->CreateAndSeal(existing, "x").ok());
+  std::vector<FillSpec> specs;
+  for (int i = 0; i < 4; ++i) specs.push_back({ObjectId::Random(), 1000 * (i + 1), i});
+  specs.push_back({existing, 10, 0});
+  specs.push_back({ObjectId::Random(), -5, 0});
+  auto created = client_->CreateForFillMany(specs);
+  ASSERT_EQ(created.size(), specs.size());
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(created[size_t(i)].ok()) << created[size_t(i)].status().ToString();
+    ASSERT_EQ(created[size_t(i)]->data_size(), 1000 * (i + 1));
+    ASSERT_EQ(created[size_t(i)]->metadata(), created[size_t(i)]->data() + 1000 * (i + 1));
+    std::string data = PatternString(size_t(1000 * (i + 1)), uint64_t(i));
+    std::memcpy(created[size_t(i)]->data(), data.data(), data.size());
+    std::memset(created[size_t(i)]->metadata(), 'm', size_t(i));
+  }
+  EXPECT_TRUE(created[4].status().IsObjectExists()) << created[4].status().ToString();
+  EXPECT_EQ(created[5].status().code(), StatusCode::kInvalidArgument);
+
+  // Digests: given for the first two (as a puller passes the holder's on),
+  // computed for the others; plus an id this client never created.
+  std::vector<ObjectId> ids;
+  std::vector<std::string> digests;
+  for (int i = 0; i < 4; ++i) {
+    ids.push_back(specs[size_t(i)].id);
+    std::string data = PatternString(size_t(1000 * (i + 1)), uint64_t(i));
+    digests.push_back(i < 2 ? Xxh64Digest(data, std::string(size_t(i), 'm')) : "");
+  }
+  ids.push_back(ObjectId::Random());
+  std::vector<Status> sealed = client_->SealMany(ids, digests);
+  ASSERT_EQ(sealed.size(), ids.size());
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(sealed[size_t(i)].ok()) << sealed[size_t(i)].ToString();
+  EXPECT_TRUE(sealed[4].IsObjectNotFound()) << sealed[4].ToString();
+
+  auto reader = Connect();
+  for (int i = 0; i < 4; ++i) {
+    std::string data = PatternString(size_t(1000 * (i + 1)), uint64_t(i));
+    auto got = reader->Get({ids[size_t(i)]}, 0);
+    ASSERT_TRUE(got.ok() && (*got)[0].valid());
+    EXPECT_EQ(DataOf((*got)[0]), data);
+    auto hash = reader->Hash(ids[size_t(i)]);
+    ASSERT_TRUE(hash.ok());
+    EXPECT_EQ(*hash, Xxh64Digest(data, std::string(size_t(i), 'm')));
+  }
+  // Still in step: an ordinary call after the pipelined ones works.
+  EXPECT_TRUE(client_->CreateAndSeal(ObjectId::Random(), "after").ok());
+}
+
 TEST_F(ClientTest, CreateOfAnExistingObjectFails) {
   ObjectId sealed = ObjectId::Random(), unsealed = ObjectId::Random();
   ASSERT_TRUE(client_->CreateAndSeal(sealed, "x").ok());
