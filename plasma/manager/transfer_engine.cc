@@ -330,6 +330,9 @@ void TransferEngine::OnHeader(PullState* pull, const plasma_tp_completion_t&) {
   // alone, however large, so nothing waits forever.
   if (header.mode == Mode::kRendezvous && inflight_bytes_ > 0 &&
       inflight_bytes_ + total > options_.inflight_byte_budget) {
+    PLASMA_LOG(kDebug) << "pull of " << pull->id.Hex() << " (" << total
+                       << " bytes) waits for the in-flight budget: " << inflight_bytes_ << " of "
+                       << options_.inflight_byte_budget << " bytes in flight";
     waiting_for_budget_.push_back(pull->transfer);
     return;
   }
@@ -355,6 +358,13 @@ void TransferEngine::StartData(PullState* pull) {
     FailAttempt(pull, Status::Unavailable("connection closed"));
     return;
   }
+  // Charged now, at admission, not when the object is created: several
+  // pulls admitted in one pass must each see the others' bytes.
+  uint64_t total = pull->header.data_size + pull->header.metadata_size;
+  pull->charged_bytes = total;
+  inflight_bytes_ += total;
+  PLASMA_LOG(kDebug) << "pull of " << pull->id.Hex() << " starts its data: " << inflight_bytes_
+                     << " bytes in flight (budget " << options_.inflight_byte_budget << ")";
   pulls_to_create_.push_back({pull->transfer, pull->attempt});
   SchedulePoll();
 }
@@ -471,8 +481,6 @@ void TransferEngine::ReceiveInto(PullState* pull, Result<ObjectBuffer> created) 
                                             "the data; cannot receive in one transfer"));
     return;
   }
-  pull->charged_bytes = total;
-  inflight_bytes_ += total;
   uint64_t transfer = pull->transfer;
   size_t attempt = pull->attempt;
   CompletionHandler on_data = [this, transfer, attempt, total](const plasma_tp_completion_t& c) {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,12 +65,17 @@ bool Alive(pid_t pid) {
 
 class Cluster {
  public:
-  Cluster(int nodes, bool netns, int64_t capacity = int64_t(1) << 30) : nodes_(nodes) {
+  // `extra`: more `plasma-cluster up` arguments, optionally preceded by
+  // environment assignments for the daemons (e.g. "PLASMA_LOG_LEVEL=debug").
+  Cluster(int nodes, bool netns, int64_t capacity = int64_t(1) << 30,
+          const std::string& environment = "", const std::string& extra = "")
+      : nodes_(nodes) {
     char pattern[] = "/tmp/plasma-cluster-test-XXXXXX";
     dir_ = mkdtemp(pattern);
-    std::string command = std::string(PLASMA_CLUSTER_PATH) + " up --nodes " +
+    std::string command = environment + (environment.empty() ? "" : " ") +
+                          std::string(PLASMA_CLUSTER_PATH) + " up --nodes " +
                           std::to_string(nodes) + " --dir " + dir_ + " --capacity " +
-                          std::to_string(capacity) + (netns ? " --netns" : "");
+                          std::to_string(capacity) + (netns ? " --netns" : "") + " " + extra;
     output_ = RunShell(command, &exit_code_);
     std::ifstream env(dir_ + "/cluster.env");
     std::string line;
@@ -246,6 +252,41 @@ TEST(ClusterTest, FetchRightAfterALocalDeletePullsAgain) {
     for (const auto& id : ids) ASSERT_TRUE(puller->Delete(id).ok());
   }
   for (const auto& id : ids) ExpectObject(*puller, id, data);
+}
+
+// --inflight-bytes bounds the bytes of rendezvous transfers under way: with
+// room for two 4 MiB objects, a batch of eight runs at most two at a time
+// (the manager's debug log states the bytes in flight at each admission).
+TEST(ClusterTest, InflightByteBudgetHoldsTransfersBack) {
+  const uint64_t kObject = 4 << 20, kBudget = 2 * kObject;
+  Cluster cluster(2, false, int64_t(1) << 30, "PLASMA_LOG_LEVEL=debug",
+                  "--inflight-bytes " + std::to_string(kBudget));
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto holder = cluster.Connect(1);
+  auto puller = cluster.Connect(2);
+  std::vector<ObjectId> ids(8);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = ObjectId::Random();
+    Put(*holder, ids[i], RandomBytes(kObject, 40 + i));
+  }
+  Status fetched = puller->Fetch(ids, 60000);
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString();
+  for (size_t i = 0; i < ids.size(); ++i) ExpectObject(*puller, ids[i], RandomBytes(kObject, 40 + i));
+  std::string log = cluster.Log(2, "manager");
+  size_t admissions = 0, waits = 0;
+  uint64_t most = 0;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    auto at = line.find("starts its data: ");
+    if (at != std::string::npos) {
+      ++admissions;
+      most = std::max<uint64_t>(most, std::stoull(line.substr(at + 17)));
+    }
+    if (line.find("waits for the in-flight budget") != std::string::npos) ++waits;
+  }
+  EXPECT_EQ(admissions, ids.size()) << log;
+  EXPECT_LE(most, kBudget) << log;
+  EXPECT_GT(waits, 0u) << "no transfer ever waited for the budget:\n" << log;
 }
 
 // Put on the fetching node itself while the fetch waits: the manager sees
