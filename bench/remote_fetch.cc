@@ -276,11 +276,14 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < source.size(); ++i) source[i] = uint8_t(i * 2654435761u >> 11);
   std::map<uint64_t, RawTcpResult> raw_tcp;  // by size; the same for every transport
   double plotted_iperf_gbps = 0;             // the first transport run's, drawn as a line
+  bool any_failed = false;                   // a size or a transport missing from the table
 
   for (const std::string& transport : transports) {
     TempDir dir;
-    // Room for a batch of `budget` bytes on each node, or two of the largest objects.
-    uint64_t capacity = std::max<uint64_t>(budget, 2 * max_size) + budget / 4 + (64 << 20);
+    // Room for every object of a size at once (count + 1 of them: up to
+    // budget + size bytes, or 4 of the largest), so the store never evicts
+    // an object the benchmark is about to fetch.
+    uint64_t capacity = std::max<uint64_t>(budget + max_size, 4 * max_size) + (64 << 20);
     int code;
     std::string out = Run("PLASMA_TRANSPORT=" + transport + " " + cluster + " up --nodes 2 --dir " +
                               dir.path() + "/cluster --capacity " + std::to_string(capacity) +
@@ -288,6 +291,7 @@ int main(int argc, char** argv) {
                           &code);
     if (code != 0) {
       std::cerr << "remote_fetch: cluster with transport " << transport << " failed:\n" << out;
+      any_failed = true;
       continue;
     }
     std::string cdir = dir.path() + "/cluster";
@@ -369,7 +373,10 @@ int main(int argc, char** argv) {
         for (const auto& id : batch) (*puller)->Delete(id);
       }
       for (const auto& id : ids) (*holder)->Delete(id);
-      if (failed) continue;
+      if (failed) {
+        any_failed = true;
+        continue;
+      }
       std::vector<std::string> keys;
       for (size_t i = 0; i < ids.size(); ++i) {
         keys.push_back("remote_fetch:" + std::to_string(size) + ":" + std::to_string(i));
@@ -378,6 +385,7 @@ int main(int argc, char** argv) {
       double pipelined_seconds = 0;
       if (!MeasureRedis(redis, keys, source.data(), size, &get, &pipelined_seconds)) {
         std::cerr << "remote_fetch: Redis failed at size " << size << "\n";
+        any_failed = true;
         continue;
       }
       if (raw_tcp.count(size) == 0) {
@@ -386,6 +394,7 @@ int main(int argc, char** argv) {
           raw_tcp[size] = *raw;
         } else {
           std::cerr << "remote_fetch: " << raw.status().ToString() << "\n";
+          any_failed = true;
         }
       }
       double fetch_gbps = double(size) * count / fetch.seconds / 1e9;
@@ -455,6 +464,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::cout << "wrote " << plot_path << "\n";
+  }
+  if (any_failed) {
+    std::cerr << "remote_fetch: some measurements failed (see above); the table lacks them\n";
+    return 1;
   }
   return 0;
 }
