@@ -1024,6 +1024,33 @@ TEST_F(ClientTest, FetchNeedsTheManager) {
       << unreachable.ToString();
 }
 
+// A store whose arena lies on huge pages (hugetlbfs) serves clients like any
+// other: they map the file through the fd they are passed, at huge-page
+// granularity. Skips where no hugetlbfs mount with free pages exists.
+TEST(HugePageStoreTest, ClientsCreateSealAndGetObjects) {
+  std::string mount = test::HugetlbfsMount();
+  if (mount.empty()) GTEST_SKIP() << "no writable hugetlbfs mount";
+  auto store = StoreProcess::Start(8 << 20, {"-h", "-d", mount});
+  if (!store.ok()) GTEST_SKIP() << "no store on huge pages here: " << store.status().ToString();
+  auto writer = Client::Connect((*store)->socket());
+  auto reader = Client::Connect((*store)->socket());
+  ASSERT_TRUE(writer.ok() && reader.ok());
+  std::vector<ObjectId> ids;
+  for (size_t size : {size_t(1), size_t(3 << 20), size_t(2 << 20)}) {
+    ObjectId id = ObjectId::Random();
+    std::string data = PatternString(size, size);
+    auto created = (*writer)->Create(id, int64_t(size), "hp");
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    std::memcpy(created->data(), data.data(), size);
+    ASSERT_TRUE((*writer)->Seal(id).ok());
+    auto got = (*reader)->Get({id}, 0);
+    ASSERT_TRUE(got.ok() && (*got)[0].valid()) << size;
+    EXPECT_EQ(DataOf((*got)[0]), data) << size;
+    EXPECT_EQ(MetadataOf((*got)[0]), "hp");
+  }
+  EXPECT_NE((*store)->ReadLog().find("huge pages"), std::string::npos) << (*store)->ReadLog();
+}
+
 // A manager that accepts the request but never answers (hung): Fetch gives
 // up a grace period after its own timeout, with an error, instead of hanging.
 TEST_F(ClientTest, FetchFromAHungManagerTimesOut) {

@@ -391,6 +391,17 @@ std::string PatternString(size_t length, uint64_t seed) {
   return s;
 }
 
+std::string HugetlbfsMount() {
+  std::ifstream mounts("/proc/mounts");
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream fields(line);
+    std::string device, point, type;
+    fields >> device >> point >> type;
+    if (type == "hugetlbfs" && access(point.c_str(), W_OK) == 0) return point;
+  }
+  return "";
+}
+
 std::string ReadFileOrEmpty(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   std::ostringstream content;

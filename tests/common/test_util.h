@@ -116,6 +116,9 @@ std::string PatternString(size_t length, uint64_t seed);
 
 std::string ReadFileOrEmpty(const std::string& path);
 
+// A writable hugetlbfs mount point, or "" (tests needing huge pages skip).
+std::string HugetlbfsMount();
+
 }  // namespace plasma::test
 
 namespace plasma {

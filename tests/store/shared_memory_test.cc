@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/test_util.h"
+
 namespace plasma {
 namespace {
 
@@ -251,17 +253,7 @@ TEST(SharedMemoryArena, HugePagesOutsideHugetlbfsFailClearly) {
 
 // Runs only where a hugetlbfs mount with free huge pages exists.
 TEST(SharedMemoryArena, HugePagesOnHugetlbfs) {
-  std::string mount_point;
-  std::ifstream mounts("/proc/mounts");
-  for (std::string line; std::getline(mounts, line);) {
-    std::istringstream fields(line);
-    std::string device, point, type;
-    fields >> device >> point >> type;
-    if (type == "hugetlbfs" && access(point.c_str(), W_OK) == 0) {
-      mount_point = point;
-      break;
-    }
-  }
+  std::string mount_point = test::HugetlbfsMount();
   struct statvfs filesystem;
   if (mount_point.empty() || statvfs(mount_point.c_str(), &filesystem) != 0) {
     GTEST_SKIP() << "no writable hugetlbfs mount";
