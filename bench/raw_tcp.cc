@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "plasma/common/protocol.h"
 
 namespace plasma::bench {
 
@@ -32,30 +33,6 @@ Result<sockaddr_in> ParseAddress(const std::string& address, int port) {
 void NoDelay(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-// Whole-buffer send and receive: the baseline is plain blocking TCP.
-Status SendAll(int fd, const uint8_t* data, uint64_t length) {
-  while (length > 0) {
-    ssize_t n = send(fd, data, length, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::FromErrno("send", errno);
-    data += n;
-    length -= uint64_t(n);
-  }
-  return Status::OK();
-}
-
-Status ReceiveAll(int fd, uint8_t* data, uint64_t length) {
-  while (length > 0) {
-    ssize_t n = recv(fd, data, length, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) return Status::IOError("raw TCP peer closed the connection");
-    if (n < 0) return Status::FromErrno("recv", errno);
-    data += n;
-    length -= uint64_t(n);
-  }
-  return Status::OK();
 }
 
 }  // namespace
@@ -87,8 +64,8 @@ Status RawTcpServe(const std::string& address, int port, uint64_t size, uint64_t
   if (status.ok()) NoDelay(conn);
   for (uint64_t i = 0; i < count && status.ok(); ++i) {
     uint8_t request;
-    status = ReceiveAll(conn, &request, 1);
-    if (status.ok()) status = SendAll(conn, region + i * size, size);
+    status = ReadFully(conn, &request, 1);
+    if (status.ok()) status = WriteFully(conn, region + i * size, size);
   }
   if (conn >= 0) close(conn);
   munmap(mapped, region_size);
@@ -117,8 +94,8 @@ Result<RawTcpResult> RawTcpFetch(const std::string& address, int port, uint64_t 
   for (uint64_t i = 0; i < count && status.ok(); ++i) {
     uint8_t request = 1;
     double start = NowSeconds();
-    status = SendAll(fd, &request, 1);
-    if (status.ok()) status = ReceiveAll(fd, destination.data(), size);
+    status = WriteFully(fd, &request, 1);
+    if (status.ok()) status = ReadFully(fd, destination.data(), size);
     double elapsed = NowSeconds() - start;
     if (i == 0) continue;  // warm-up: the destination's pages fault in
     latencies.push_back(elapsed);

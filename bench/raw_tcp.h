@@ -3,7 +3,7 @@
 // shared-memory region (touched once, like a store arena holding objects it
 // was given); a client asks for them one at a time (1-byte request, `size`
 // bytes back) and receives each into the same `size`-byte buffer (like a
-// puller's reused arena block). No plasma code is involved.
+// puller's reused arena block). No store, manager or plugin code is involved.
 //
 // Unlike iperf3, which sends one hot 1 MiB buffer over and over, this reads
 // every object's bytes once from memory, as a fetch must.

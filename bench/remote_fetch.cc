@@ -13,6 +13,7 @@
 // (--raw-serve / --raw-fetch ADDRESS PORT SIZE COUNT: the raw-TCP baseline's
 // two ends, run by the benchmark itself, in the nodes' namespaces with --netns.)
 #include <hiredis/hiredis.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,12 +124,15 @@ Result<RawTcpResult> MeasureRawTcp(const Placement& placement, uint64_t size, ui
   pid_t server = fork();
   if (server < 0) return Status::FromErrno("fork", errno);
   if (server == 0) {
-    std::string command = placement.holder_prefix + self + " --raw-serve " + args;
+    // exec all the way down, so `server` is the serving process itself.
+    std::string command = "exec " + placement.holder_prefix + self + " --raw-serve " + args;
     execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   int code = 0;
   std::string out = Run(placement.puller_prefix + self + " --raw-fetch " + args, &code);
+  // A client that gave up leaves the server waiting in accept() or recv().
+  if (code != 0) kill(server, SIGKILL);
   int status = 0;
   waitpid(server, &status, 0);
   if (code != 0) return Status::IOError("raw TCP baseline failed: " + out);
@@ -160,11 +164,9 @@ int RawTcpMain(const std::string& mode, int argc, char** argv) {
   return 0;
 }
 
-redisReply* Command(redisContext* redis, const char* format, const std::string& key,
-                    const uint8_t* value = nullptr, size_t length = 0) {
-  void* reply = value ? redisCommand(redis, format, key.data(), key.size(), value, length)
-                      : redisCommand(redis, format, key.data(), key.size());
-  return static_cast<redisReply*>(reply);
+// A one-key command ("GET %b", "DEL %b").
+redisReply* Command(redisContext* redis, const char* format, const std::string& key) {
+  return static_cast<redisReply*>(redisCommand(redis, format, key.data(), key.size()));
 }
 
 // Redis side of one size: `keys` distinct keys holding the same bytes. One

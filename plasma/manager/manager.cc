@@ -112,12 +112,6 @@ void Manager::ReadOneNotification() {
       local_objects_.insert(n.id);
       engine_->RememberDigest(n.id, n.digest);
       directory_->AddLocation(n.id);
-      // Put here while a fetch waited for it: that fetch is done. (A pull
-      // under way finishes by itself: its Create finds the object.)
-      auto waiting = fetches_.find(n.id);
-      if (waiting != fetches_.end() && !waiting->second->pulling) {
-        FinishFetchObject(n.id, Status::OK());
-      }
     }
   }
 }

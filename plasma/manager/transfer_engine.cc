@@ -439,11 +439,11 @@ void TransferEngine::SealQueuedObjects() {
 void TransferEngine::ReceiveInto(PullState* pull, Result<ObjectBuffer> created) {
   const HeaderMessage& header = pull->header;
   uint64_t total = header.data_size + header.metadata_size;
+  if (created.ok()) {
+    pull->object = std::move(created).value();  // from here FailAttempt aborts it
+    pull->created_us = MonotonicMicroseconds();
+  }
   if (pull->peer == nullptr) {
-    if (created.ok()) {
-      created = ObjectBuffer();
-      store_->Abort(pull->id);
-    }
     FailAttempt(pull, Status::Unavailable("connection closed"));
     return;
   }
@@ -471,8 +471,6 @@ void TransferEngine::ReceiveInto(PullState* pull, Result<ObjectBuffer> created) 
                                   created.status().message()));
     return;
   }
-  pull->object = std::move(created).value();
-  pull->created_us = MonotonicMicroseconds();
   uint8_t* destination = pull->object.data();
   if (header.metadata_size > 0 && pull->object.metadata() != destination + header.data_size) {
     store_->Abort(pull->id);
