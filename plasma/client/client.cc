@@ -16,8 +16,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define XXH_STATIC_LINKING_ONLY  // XXH64_state_t on the stack
-#include <xxhash.h>
 
 #include <algorithm>
 #include <cstring>
@@ -27,6 +25,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "plasma/common/digest.h"
 #include "plasma/common/protocol.h"
 
 namespace plasma {
@@ -39,20 +38,8 @@ constexpr uint64_t kNotAvailable = ~uint64_t(0);
 constexpr int64_t kMaxNotificationBytes = int64_t(64) << 20;
 constexpr int kConnectRetryDelayMs = 100;
 
-std::string DigestOf(const uint8_t* data, int64_t data_size, const uint8_t* metadata,
-                     int64_t metadata_size) {
-  XXH64_state_t state;
-  XXH64_reset(&state, 0);
-  if (data_size > 0) XXH64_update(&state, data, size_t(data_size));
-  if (metadata_size > 0) XXH64_update(&state, metadata, size_t(metadata_size));
-  uint64_t hash = XXH64_digest(&state);
-  std::string digest(kDigestSize, '\0');
-  for (size_t i = 0; i < kDigestSize; ++i, hash >>= 8) digest[i] = char(hash & 0xff);
-  return digest;
-}
-
 std::string DigestOf(const std::string& data, const std::string& metadata) {
-  return DigestOf(reinterpret_cast<const uint8_t*>(data.data()), int64_t(data.size()),
+  return ObjectDigest(reinterpret_cast<const uint8_t*>(data.data()), int64_t(data.size()),
                   reinterpret_cast<const uint8_t*>(metadata.data()), int64_t(metadata.size()));
 }
 
@@ -536,7 +523,7 @@ Result<fb::PlasmaSealRequestT> ClientImpl::MakeSealRequest(const ObjectId& id,
   fb::PlasmaSealRequestT request;
   request.object_id = id.Binary();
   request.digest = known_digest != nullptr ? *known_digest
-                                           : DigestOf(snapshot.data, snapshot.data_size,
+                                           : ObjectDigest(snapshot.data, snapshot.data_size,
                                                       snapshot.metadata, snapshot.metadata_size);
   return request;
 }

@@ -12,6 +12,7 @@ namespace {
 const char kUsage[] =
     "Usage: plasma-manager --store-socket PATH --socket PATH --redis ADDRESS --node NAME\n"
     "                      [--listen HINT] [--inflight-bytes N] [--eager-threshold N]\n"
+    "                      [--stall-timeout-ms N] [--max-lent-bytes N] [--verify-digests]\n"
     "       plasma-manager --list-transports\n"
     "\n"
     "Moves objects between nodes: local clients ask it (on --socket) to fetch ids;\n"
@@ -23,7 +24,12 @@ const char kUsage[] =
     "  --node NAME           this node's name, unique in the cluster\n"
     "  --listen HINT         where the transport listens: HOST, HOST:PORT (default: plugin's)\n"
     "  --inflight-bytes N    bytes of large transfers in flight at once (default 1 GiB)\n"
-    "  --eager-threshold N   objects below N bytes go eagerly (default: plugin's suggestion)\n"
+    "  --eager-threshold N   objects whose message (header + bytes) fits in N bytes go\n"
+    "                        inline, larger ones by rendezvous READ (default: the plugin's)\n"
+    "  --stall-timeout-ms N  give up on a holder silent this long (default 10000); a READ\n"
+    "                        may also take its bytes in flight at 10 MB/s\n"
+    "  --max-lent-bytes N    bytes one peer may have pinned here for READs (default 2 GiB)\n"
+    "  --verify-digests      hash every received object and compare with the holder's digest\n"
     "  --list-transports     list the transport plugins found, with their properties\n"
     "\n"
     "Environment:\n"
@@ -53,6 +59,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (arg == "--verify-digests") {
+      options.transfer.verify_digests = true;
+      continue;
+    }
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -81,6 +91,16 @@ int main(int argc, char** argv) {
       if (!ParseCount(v, &options.transfer.eager_threshold)) {
         return UsageError("--eager-threshold takes a number of bytes");
       }
+    } else if (arg == "--stall-timeout-ms") {
+      uint64_t ms;
+      if (!ParseCount(v, &ms) || ms == 0) {
+        return UsageError("--stall-timeout-ms takes a positive number of milliseconds");
+      }
+      options.transfer.stall_timeout_ms = int64_t(ms);
+    } else if (arg == "--max-lent-bytes") {
+      if (!ParseCount(v, &options.transfer.max_lent_bytes_per_peer)) {
+        return UsageError("--max-lent-bytes takes a number of bytes");
+      }
     } else {
       return UsageError("unknown argument '" + arg + "'");
     }
@@ -90,7 +110,11 @@ int main(int argc, char** argv) {
   if (options.redis_address.empty()) return UsageError("--redis is required");
   if (options.node_name.empty()) return UsageError("--node is required");
 
-  auto plugin = plasma::transport::Plugin::LoadFromEnvironment();
+  // The plugin picks its device from the listen address at init, before
+  // the arena is registered with that device.
+  plasma::transport::PluginOptions plugin_options;
+  plugin_options.local_address = options.transfer.bind_hint;
+  auto plugin = plasma::transport::Plugin::LoadFromEnvironment(plugin_options);
   if (!plugin.ok()) {
     std::fprintf(stderr, "plasma-manager: %s\n", plugin.status().message().c_str());
     return 1;

@@ -56,6 +56,9 @@ Status Manager::Start(transport::Plugin* plugin) {
   directory_options.redis_address = options_.redis_address;
   directory_options.self = NodeInfo{options_.node_name, plugin->name(), engine_->address()};
   PLASMA_ASSIGN_OR_RETURN(directory_, ObjectDirectory::Create(loop_, directory_options));
+  // A peer whose connection failed may have restarted elsewhere: its
+  // address is read from Redis again at the next lookup.
+  engine_->OnNodeFailed([this](const std::string& node) { directory_->ForgetNode(node); });
 
   // Every object sealed here (put by a client or pulled by us) is announced;
   // the subscription starts with every object already in the store.
@@ -69,7 +72,7 @@ Status Manager::Start(transport::Plugin* plugin) {
   PLASMA_LOG(kInfo) << "node " << options_.node_name << ": store " << options_.store_socket
                     << ", clients on " << options_.manager_socket << ", Redis "
                     << options_.redis_address << ", transport " << plugin->name()
-                    << " (eager below " << engine_->eager_threshold() << " bytes)";
+                    << " (inline messages up to " << engine_->eager_threshold() << " bytes)";
   return Status::OK();
 }
 

@@ -6,7 +6,8 @@ namespace plasma::transfer {
 
 namespace {
 
-constexpr uint8_t kWireVersion = 1;
+// 2: inline objects travel in the HEADER (1 sent a separate DATA message).
+constexpr uint8_t kWireVersion = 2;
 
 class Writer {
  public:
@@ -19,6 +20,7 @@ class Writer {
     bytes_.insert(bytes_.end(), p, p + size);
   }
   std::vector<uint8_t> Take() { return std::move(bytes_); }
+  size_t size() const { return bytes_.size(); }
 
  private:
   std::vector<uint8_t> bytes_;
@@ -46,6 +48,8 @@ class Reader {
     return true;
   }
   bool AtEnd() const { return offset_ == size_; }
+  size_t offset() const { return offset_; }
+  size_t remaining() const { return size_ - offset_; }
 
  private:
   const uint8_t* data_;
@@ -69,6 +73,7 @@ std::vector<uint8_t> Encode(const PullMessage& message) {
   w.U8(kWireVersion);
   w.U64(message.transfer);
   w.Bytes(message.id.data(), ObjectId::kSize);
+  w.U64(message.max_inline_message);
   return w.Take();
 }
 
@@ -96,10 +101,25 @@ std::vector<uint8_t> Encode(const HeaderMessage& message) {
   return w.Take();
 }
 
+size_t EncodedSize(const HeaderMessage& message) {
+  return 1 + 8 + 1 + 1 + 8 * 3 + 8 + message.rkey.size() + 8 + message.digest.size();
+}
+
+size_t EncodeInline(const HeaderMessage& message, const uint8_t* object, uint8_t* out,
+                    size_t capacity) {
+  std::vector<uint8_t> header = Encode(message);
+  uint64_t total = message.total_size();
+  if (total > capacity || header.size() > capacity - total) return 0;
+  std::memcpy(out, header.data(), header.size());
+  if (total > 0) std::memcpy(out + header.size(), object, total);
+  return header.size() + total;
+}
+
 Status Decode(const uint8_t* data, size_t size, PullMessage* out) {
   Reader r(data, size);
   std::string id;
-  if (!ReadVersion(r) || !r.U64(&out->transfer) || !r.Bytes(ObjectId::kSize, &id) || !r.AtEnd()) {
+  if (!ReadVersion(r) || !r.U64(&out->transfer) || !r.Bytes(ObjectId::kSize, &id) ||
+      !r.U64(&out->max_inline_message) || !r.AtEnd()) {
     return Truncated("pull");
   }
   out->id = *ObjectId::FromBinary(id);
@@ -122,13 +142,13 @@ Status Decode(const uint8_t* data, size_t size, HeaderMessage* out) {
   uint64_t rkey_size, digest_size;
   if (!ReadVersion(r) || !r.U64(&out->transfer) || !r.U8(&status) || !r.U8(&mode) ||
       !r.U64(&out->data_size) || !r.U64(&out->metadata_size) || !r.U64(&out->remote_address) ||
-      !r.U64(&rkey_size) || rkey_size > 4096 || !r.Bytes(size_t(rkey_size), &out->rkey) ||
-      !r.U64(&digest_size) || digest_size > 64 || !r.Bytes(size_t(digest_size), &out->digest) ||
-      !r.AtEnd()) {
+      !r.U64(&rkey_size) || rkey_size > kMaxRkeySize ||
+      !r.Bytes(size_t(rkey_size), &out->rkey) || !r.U64(&digest_size) ||
+      digest_size > kMaxDigestSize || !r.Bytes(size_t(digest_size), &out->digest)) {
     return Truncated("header");
   }
-  if (status > uint8_t(HeaderStatus::kUnavailable) ||
-      (mode != uint8_t(Mode::kEager) && mode != uint8_t(Mode::kRendezvous))) {
+  if (status > uint8_t(HeaderStatus::kBusy) ||
+      (mode != uint8_t(Mode::kInline) && mode != uint8_t(Mode::kRendezvous))) {
     return Status::ProtocolError("transfer header with unknown status or mode");
   }
   out->status = HeaderStatus(status);
@@ -136,6 +156,17 @@ Status Decode(const uint8_t* data, size_t size, HeaderMessage* out) {
   if (out->data_size > (uint64_t(1) << 62) || out->metadata_size > (uint64_t(1) << 62)) {
     return Status::ProtocolError("transfer header with absurd object size");
   }
+  out->inline_bytes = nullptr;
+  bool carries_bytes = out->status == HeaderStatus::kOk && out->mode == Mode::kInline;
+  if (!carries_bytes) {
+    if (!r.AtEnd()) return Truncated("header");
+    return Status::OK();
+  }
+  if (r.remaining() != out->total_size()) {
+    return Status::ProtocolError("inline transfer header carries " + std::to_string(r.remaining()) +
+                                 " bytes for an object of " + std::to_string(out->total_size()));
+  }
+  out->inline_bytes = data + r.offset();
   return Status::OK();
 }
 

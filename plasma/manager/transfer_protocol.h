@@ -2,16 +2,21 @@
 //
 //   puller                                   holder
 //   PULL(transfer, id)            --->       Get(id) from its store
-//                                 <---       HEADER(transfer, status, sizes, mode[, addr, rkey])
-//   Create(id) in local store
-//   eager:      recv DATA(transfer) into the new object   <--- DATA (sent from the holder's arena)
-//   rendezvous: READ [addr, addr+size) into the new object, then
+//   inline (small objects):       <---       HEADER(transfer, sizes, digest) + the object's bytes,
+//                                            one message; the holder releases the object at once
+//   Create(id), copy the bytes in, Seal(id)
+//   rendezvous (large objects):   <---       HEADER(transfer, sizes, addr, rkey); object pinned
+//   Create(id), READ [addr, addr+size) straight into it, then
 //               FINISH(transfer)  --->       Release(id)
 //   Seal(id), announce in Redis
 //
-// Messages are matched by tag: the top byte says what a message is, the
-// rest is the puller's transfer number, so replies land in receives the
-// puller posted for that very transfer (eager data straight into the store).
+// Every message the protocol sends has a receive waiting for it: the holder
+// keeps control receives posted on each connection, the puller posts the
+// HEADER receive before it sends the PULL. Nothing is left unreceived.
+//
+// Messages are matched by tag (48 host bits, see plasma_transport.h): the
+// top byte says what a message is, the low 40 bits are the puller's transfer
+// number, so a HEADER lands in the receive posted for that very transfer.
 #pragma once
 
 #include <cstdint>
@@ -20,39 +25,44 @@
 
 #include "plasma/common/object_id.h"
 #include "plasma/common/status.h"
+#include "transport/plasma_transport.h"
 
 namespace plasma::transfer {
 
-// Messages to a holder differ only in the lowest bit, so one receive with
-// mask 0xfe matches both; messages to a puller are matched per transfer.
+// Messages to a holder differ only in the lowest bit of their kind, so one
+// receive with a prefix mask matches both; messages to a puller are matched
+// per transfer, exactly.
 enum class MessageKind : uint8_t {
   kPull = 0x10,    // puller -> holder
   kFinish = 0x11,  // puller -> holder, rendezvous done (or abandoned)
-  kHeader = 0x20,  // holder -> puller
-  kData = 0x21,    // holder -> puller, eager payload
+  kHeader = 0x20,  // holder -> puller, inline objects carry their bytes
 };
 
-constexpr int kKindShift = 56;
+constexpr int kKindShift = PLASMA_TP_TAG_BITS - 8;
 constexpr uint64_t kTransferMask = (uint64_t(1) << kKindShift) - 1;
-constexpr uint64_t kKindMask = ~kTransferMask;
+// The receive a holder keeps posted for PULL and FINISH: the top 7 host bits.
+constexpr uint64_t kControlMask = PLASMA_TP_TAG_PREFIX(7);
 
 inline uint64_t MakeTag(MessageKind kind, uint64_t transfer) {
   return uint64_t(kind) << kKindShift | (transfer & kTransferMask);
 }
-inline MessageKind TagKind(uint64_t tag) { return MessageKind(tag >> kKindShift); }
+inline MessageKind TagKind(uint64_t tag) { return MessageKind(uint8_t(tag >> kKindShift)); }
 inline uint64_t TagTransfer(uint64_t tag) { return tag & kTransferMask; }
 
-enum class Mode : uint8_t { kEager = 1, kRendezvous = 2 };
+enum class Mode : uint8_t { kInline = 1, kRendezvous = 2 };
 
 enum class HeaderStatus : uint8_t {
   kOk = 0,
   kNotFound = 1,     // the holder does not have it (deleted, evicted, never had)
   kUnavailable = 2,  // the holder's store failed
+  kBusy = 3,         // the holder pins its cap of bytes for this puller: ask again later
 };
 
 struct PullMessage {
   uint64_t transfer = 0;
   ObjectId id;
+  // The puller's HEADER receive size: an inline HEADER must fit in it.
+  uint64_t max_inline_message = 0;
 };
 
 struct FinishMessage {
@@ -63,21 +73,38 @@ struct FinishMessage {
 struct HeaderMessage {
   uint64_t transfer = 0;
   HeaderStatus status = HeaderStatus::kOk;
-  Mode mode = Mode::kEager;
+  Mode mode = Mode::kInline;
   uint64_t data_size = 0;
   uint64_t metadata_size = 0;
   uint64_t remote_address = 0;  // rendezvous: where the object starts in the holder
   std::string rkey;             // rendezvous: packed remote key of the holder's arena
-  std::string digest;           // the holder's seal digest, reused by the puller (<= 64 bytes)
+  std::string digest;           // the holder's seal digest (<= 64 bytes)
+  // Inline: the object's bytes (data then metadata), inside the decoded
+  // message; Decode checks there are exactly data_size + metadata_size.
+  const uint8_t* inline_bytes = nullptr;
+
+  uint64_t total_size() const { return data_size + metadata_size; }
 };
+
+constexpr size_t kMaxRkeySize = 4096;
+constexpr size_t kMaxDigestSize = 64;
+// The largest control message without inline bytes (a rendezvous HEADER
+// with the largest rkey we accept).
+constexpr size_t kMaxControlMessage = 64 + kMaxDigestSize + kMaxRkeySize;
 
 // Control messages are small fixed layouts (little-endian), versioned by
 // their first byte; decoding checks every length.
-constexpr size_t kMaxControlMessage = 64 + 4096;  // header plus the largest rkey we accept
-
 std::vector<uint8_t> Encode(const PullMessage& message);
 std::vector<uint8_t> Encode(const FinishMessage& message);
+// The HEADER without its inline bytes; an inline HEADER's bytes follow it
+// directly in the same message (see EncodeInline).
 std::vector<uint8_t> Encode(const HeaderMessage& message);
+// Writes the HEADER and then `total_size()` bytes from `object` into out;
+// returns the message length, or 0 if it does not fit in capacity.
+size_t EncodeInline(const HeaderMessage& message, const uint8_t* object, uint8_t* out,
+                    size_t capacity);
+// Length of Encode(message) (the HEADER without inline bytes).
+size_t EncodedSize(const HeaderMessage& message);
 Status Decode(const uint8_t* data, size_t size, PullMessage* out);
 Status Decode(const uint8_t* data, size_t size, FinishMessage* out);
 Status Decode(const uint8_t* data, size_t size, HeaderMessage* out);

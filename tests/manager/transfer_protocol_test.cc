@@ -11,20 +11,58 @@ TEST(TransferProtocol, TagsCarryKindAndTransfer) {
   uint64_t tag = MakeTag(MessageKind::kHeader, 12345);
   EXPECT_EQ(TagKind(tag), MessageKind::kHeader);
   EXPECT_EQ(TagTransfer(tag), 12345u);
-  // One holder-side receive (mask 0xfe in the kind byte) matches PULL and FINISH only.
-  uint64_t mask = uint64_t(0xfe) << kKindShift;
-  uint64_t control = MakeTag(MessageKind::kPull, 0) & mask;
-  EXPECT_EQ(MakeTag(MessageKind::kFinish, 9) & mask, control);
-  EXPECT_NE(MakeTag(MessageKind::kHeader, 9) & mask, control);
-  EXPECT_NE(MakeTag(MessageKind::kData, 9) & mask, control);
+  // Tags stay inside the host's 48 bits; the control mask is a prefix mask.
+  EXPECT_EQ(tag & ~uint64_t(PLASMA_TP_TAG_EXACT), 0u);
+  EXPECT_EQ(MakeTag(MessageKind::kFinish, ~uint64_t(0)) & ~uint64_t(PLASMA_TP_TAG_EXACT), 0u);
+  EXPECT_TRUE(plasma_tp_tag_mask_valid(kControlMask));
+  // One holder-side receive matches PULL and FINISH only.
+  uint64_t control = MakeTag(MessageKind::kPull, 0) & kControlMask;
+  EXPECT_EQ(MakeTag(MessageKind::kFinish, 9) & kControlMask, control);
+  EXPECT_EQ(MakeTag(MessageKind::kPull, 9) & kControlMask, control);
+  EXPECT_NE(MakeTag(MessageKind::kHeader, 9) & kControlMask, control);
+}
+
+TEST(TransferProtocol, InlineHeaderCarriesTheObject) {
+  HeaderMessage header;
+  header.transfer = 3;
+  header.mode = Mode::kInline;
+  header.data_size = 5;
+  header.metadata_size = 2;
+  header.digest = "12345678";
+  const uint8_t object[7] = {1, 2, 3, 4, 5, 6, 7};
+  std::vector<uint8_t> message(EncodedSize(header) + 7);
+  ASSERT_EQ(EncodeInline(header, object, message.data(), message.size()), message.size());
+  HeaderMessage out;
+  ASSERT_TRUE(Decode(message.data(), message.size(), &out).ok());
+  ASSERT_NE(out.inline_bytes, nullptr);
+  EXPECT_EQ(std::vector<uint8_t>(out.inline_bytes, out.inline_bytes + 7),
+            std::vector<uint8_t>(object, object + 7));
+  EXPECT_EQ(out.digest, header.digest);
+  // Too small a buffer: nothing written.
+  EXPECT_EQ(EncodeInline(header, object, message.data(), message.size() - 1), 0u);
+  // One byte short or long of the sizes the header names: refused.
+  EXPECT_FALSE(Decode(message.data(), message.size() - 1, &out).ok());
+  message.push_back(0);
+  EXPECT_FALSE(Decode(message.data(), message.size(), &out).ok());
+  // A rendezvous or failed HEADER carries no bytes.
+  header.mode = Mode::kRendezvous;
+  auto rendezvous = Encode(header);
+  ASSERT_TRUE(Decode(rendezvous.data(), rendezvous.size(), &out).ok());
+  EXPECT_EQ(out.inline_bytes, nullptr);
+  EXPECT_EQ(rendezvous.size(), EncodedSize(header));
+  header.status = HeaderStatus::kBusy;
+  auto busy = Encode(header);
+  ASSERT_TRUE(Decode(busy.data(), busy.size(), &out).ok());
+  EXPECT_EQ(out.status, HeaderStatus::kBusy);
 }
 
 TEST(TransferProtocol, RoundTrips) {
-  PullMessage pull{77, ObjectId::Random()};
+  PullMessage pull{77, ObjectId::Random(), 65536};
   auto bytes = Encode(pull);
   PullMessage pull_out;
   ASSERT_TRUE(Decode(bytes.data(), bytes.size(), &pull_out).ok());
   EXPECT_EQ(pull_out.transfer, 77u);
+  EXPECT_EQ(pull_out.max_inline_message, 65536u);
   EXPECT_EQ(pull_out.id, pull.id);
 
   HeaderMessage header;
@@ -64,7 +102,7 @@ TEST(TransferProtocol, EveryTruncationIsRefused) {
   HeaderMessage out;
   EXPECT_FALSE(Decode(bytes.data(), bytes.size(), &out).ok());
 
-  auto pull = Encode(PullMessage{1, ObjectId::Random()});
+  auto pull = Encode(PullMessage{1, ObjectId::Random(), 0});
   for (size_t n = 0; n < pull.size(); ++n) {
     PullMessage p;
     EXPECT_FALSE(Decode(pull.data(), n, &p).ok()) << n;
