@@ -36,6 +36,9 @@ struct Manager::ObjectFetch {
   ObjectDirectory::WatchId watch = 0;
   EventLoop::TimerId retry_timer = 0;
   Status last_error;
+  // A failed pull is followed by one fresh lookup: holders may have moved
+  // (a restarted manager on a new address) or a new replica appeared.
+  bool looked_up_after_failure = false;
 };
 
 Manager::Manager(EventLoop* loop, const ManagerOptions& options) : loop_(loop), options_(options) {}
@@ -281,6 +284,12 @@ void Manager::OnPulled(const ObjectId& id, Status status) {
   auto it = fetches_.find(id);
   if (it == fetches_.end()) return;
   it->second->pulling = false;
+  if (status.code() == StatusCode::kUnavailable && !it->second->looked_up_after_failure) {
+    it->second->looked_up_after_failure = true;
+    it->second->last_error = status;
+    LookUp(id);
+    return;
+  }
   FinishFetchObject(id, status);
 }
 

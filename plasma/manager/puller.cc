@@ -35,6 +35,7 @@ struct Puller::PullState {
   size_t next_holder = 0;
   const NodeInfo* holder = nullptr;  // of the current attempt
   Peer* peer = nullptr;              // null once its connection is dropped
+  std::string dropped_because;       // why, for the requests that then complete canceled
   HeaderMessage header;
   std::shared_ptr<ControlBuffer> header_buffer;  // held until inline bytes are copied out
   bool owes_finish = false;  // the holder pins the object until our FINISH
@@ -140,6 +141,7 @@ void Puller::DropPeer(Peer* peer, const Status& why) {
   for (auto& [transfer, pull] : pulls_) {
     if (pull->peer != peer) continue;
     pull->peer = nullptr;
+    pull->dropped_because = why.message();
     pull->owes_finish = false;
     if (pull->phase == Phase::kAwaitingHolder || pull->phase == Phase::kAwaitingBudget) {
       stranded.push_back(pull.get());
@@ -286,7 +288,7 @@ void Puller::OnHeader(uint64_t transfer, uint64_t attempt, std::shared_ptr<Contr
   loop_->CancelTimer(pull->deadline);
   pull->deadline = 0;
   if (c.status != PLASMA_TP_OK) {
-    FailAttempt(pull, driver_->plugin()->ToStatus(c.status, "waiting for the object header"));
+    FailAttempt(pull, RequestFailure(pull, c.status, "waiting for the object header"));
     return;
   }
   Status decoded = transfer::Decode(buffer->data(), c.length, &pull->header);
@@ -549,7 +551,7 @@ void Puller::OnRead(uint64_t transfer, uint64_t attempt, const plasma_tp_complet
   uint64_t total = pull->header.total_size();
   Status status =
       c.status != PLASMA_TP_OK
-          ? driver_->plugin()->ToStatus(c.status, "read the object")
+          ? RequestFailure(pull, c.status, "read the object")
           : (c.length == total ? Status::OK()
                                : Status::ProtocolError("read " + std::to_string(c.length) +
                                                        " bytes, expected " + std::to_string(total)));
@@ -562,6 +564,14 @@ void Puller::OnRead(uint64_t transfer, uint64_t attempt, const plasma_tp_complet
   pull->data_us = MonotonicMicroseconds();
   pull->phase = Phase::kSealing;
   to_seal_.push_back({transfer, attempt});
+}
+
+// A request ended by our closing its connection says why it was closed.
+Status Puller::RequestFailure(PullState* pull, int code, const char* what) {
+  if (code == PLASMA_TP_ERR_CANCELED && !pull->dropped_because.empty()) {
+    return Status::Unavailable(std::string(what) + ": " + pull->dropped_because);
+  }
+  return driver_->plugin()->ToStatus(code, what);
 }
 
 Status Puller::CheckDigest(PullState* pull) {
@@ -635,6 +645,7 @@ void Puller::FailAttempt(PullState* pull, const Status& why) {
   }
   pull->peer = nullptr;
   pull->holder = nullptr;
+  pull->dropped_because.clear();
   pull->attempt = next_attempt_++;  // whatever the old attempt still has in flight is stale
   TryNextHolder(pull);
   AdmitWaitingForBudget();

@@ -96,6 +96,7 @@ class Puller {
   void ReceiveInto(PullState* pull, Result<ObjectBuffer> created);
   void OnRead(uint64_t transfer, uint64_t attempt, const plasma_tp_completion_t& completion);
   Status CheckDigest(PullState* pull);
+  Status RequestFailure(PullState* pull, int code, const char* what);
   void ArmDeadline(PullState* pull, int64_t delay_ms);
   void SettleWithHolder(PullState* pull, bool success);
   void SendControl(Peer* peer, uint64_t tag, std::vector<uint8_t> bytes);

@@ -1,0 +1,206 @@
+// The cluster tests' harness: a real redis-server and N nodes started by
+// plasma-cluster, clients of them, and the helpers the tests share.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "plasma/client/client.h"
+#include "tests/common/test_util.h"
+
+namespace plasma {
+
+// A shell command (pipes, redirections) through the shared test runner;
+// stdout and stderr together.
+inline std::string RunShell(const std::string& command, int* exit_code = nullptr) {
+  auto result = test::RunCommand({"/bin/sh", "-c", command}, "", {}, std::chrono::seconds(120));
+  if (!result.ok()) {
+    if (exit_code) *exit_code = -1;
+    return result.status().ToString();
+  }
+  if (exit_code) *exit_code = result->exit_code;
+  return result->out + result->err;
+}
+
+inline uint64_t Fnv1a(const uint8_t* data, size_t size) {
+  uint64_t hash = 1469598103934665603ull;
+  // Every byte counts, but hash 8 at a time so 256 MiB stays quick.
+  size_t words = size / 8;
+  for (size_t i = 0; i < words; ++i) {
+    uint64_t w;
+    std::memcpy(&w, data + 8 * i, 8);
+    hash = (hash ^ w) * 1099511628211ull;
+  }
+  for (size_t i = words * 8; i < size; ++i) hash = (hash ^ data[i]) * 1099511628211ull;
+  return hash;
+}
+
+inline std::string RandomBytes(size_t size, uint64_t seed) { return test::PatternString(size, seed); }
+
+// Running, and not a zombie: a daemon that died after plasma-cluster exited
+// is nobody's child here and may linger unreaped.
+inline bool Alive(pid_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  auto paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z';
+}
+
+class Cluster {
+ public:
+  // `extra`: more `plasma-cluster up` arguments, optionally preceded by
+  // environment assignments for the daemons (e.g. "PLASMA_LOG_LEVEL=debug").
+  Cluster(int nodes, bool netns, int64_t capacity = int64_t(1) << 30,
+          const std::string& environment = "", const std::string& extra = "")
+      : nodes_(nodes) {
+    char pattern[] = "/tmp/plasma-cluster-test-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    std::string command = environment + (environment.empty() ? "" : " ") +
+                          std::string(PLASMA_CLUSTER_PATH) + " up --nodes " +
+                          std::to_string(nodes) + " --dir " + dir_ + " --capacity " +
+                          std::to_string(capacity) + (netns ? " --netns" : "") + " " + extra;
+    output_ = RunShell(command, &exit_code_);
+    std::ifstream env(dir_ + "/cluster.env");
+    std::string line;
+    while (std::getline(env, line)) {
+      auto eq = line.find('=');
+      if (eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+  }
+  ~Cluster() {
+    // Every daemon not killed on purpose must have lived through the test:
+    // a crash after answering would otherwise go unseen.
+    if (up()) {
+      for (int node = 1; node <= nodes_; ++node) {
+        for (const char* process : {"store", "manager"}) {
+          if (killed_.count({node, process})) continue;
+          if (!Alive(Pid(node, process))) {
+            ADD_FAILURE() << "node" << node << " " << process << " died during the test; its log:\n"
+                          << Log(node, process);
+          }
+        }
+      }
+    }
+    RunShell(std::string(PLASMA_CLUSTER_PATH) + " down --dir " + dir_);
+  }
+  // Returns once the process is gone (its sockets closed): a manager started
+  // next on the same address must not find the old listener still there.
+  void KillManager(int node) {
+    killed_.insert({node, "manager"});
+    pid_t pid = Pid(node, "manager");
+    kill(pid, SIGKILL);
+    EXPECT_TRUE(test::WaitFor([&] { return !Alive(pid); }, std::chrono::seconds(10)))
+        << "node" << node << " manager survived SIGKILL";
+  }
+
+  // A frozen manager (SIGSTOP): alive, its sockets open, answering nothing.
+  void FreezeManager(int node) { kill(Pid(node, "manager"), SIGSTOP); }
+  void ThawManager(int node) { kill(Pid(node, "manager"), SIGCONT); }
+
+  bool up() const { return exit_code_ == 0; }
+  const std::string& output() const { return output_; }
+  std::string NodeDir(int node) const { return dir_ + "/node" + std::to_string(node); }
+  std::string StoreSocket(int node) const { return NodeDir(node) + "/store.sock"; }
+  std::string ManagerSocket(int node) const { return NodeDir(node) + "/manager.sock"; }
+  pid_t Pid(int node, const std::string& process) const {
+    std::ifstream in(NodeDir(node) + "/" + process + ".pid");
+    pid_t pid = -1;
+    in >> pid;
+    return pid;
+  }
+  std::string Log(int node, const std::string& process) const {
+    std::ifstream in(NodeDir(node) + "/" + process + ".log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string& dir() const { return dir_; }
+  std::string env(const std::string& key) const {
+    auto it = env_.find(key);
+    return it == env_.end() ? "" : it->second;
+  }
+
+  std::shared_ptr<Client> Connect(int node) const {
+    ConnectOptions options;
+    options.manager_socket = ManagerSocket(node);
+    auto client = Client::Connect(StoreSocket(node), options);
+    EXPECT_TRUE(client.ok()) << client.status().ToString();
+    return client.ok() ? *client : nullptr;
+  }
+
+ private:
+  int nodes_;
+  std::set<std::pair<int, std::string>> killed_;
+  std::string dir_;
+  std::string output_;
+  int exit_code_ = -1;
+  std::map<std::string, std::string> env_;
+};
+
+// Puts `data` under id on the node's store.
+inline void Put(Client& client, const ObjectId& id, const std::string& data, const std::string& metadata = "") {
+  auto buffer = client.Create(id, int64_t(data.size()), metadata);
+  ASSERT_TRUE(buffer.ok()) << buffer.status().ToString();
+  if (!data.empty()) std::memcpy(buffer->data(), data.data(), data.size());
+  ASSERT_TRUE(client.Seal(id).ok());
+}
+
+inline void ExpectObject(Client& client, const ObjectId& id, const std::string& data,
+                  const std::string& metadata = "") {
+  auto got = client.Get({id}, 0);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE((*got)[0].valid()) << "object " << id.Hex() << " is not in the local store";
+  ASSERT_EQ((*got)[0].data_size(), int64_t(data.size()));
+  EXPECT_EQ(Fnv1a((*got)[0].data(), data.size()),
+            Fnv1a(reinterpret_cast<const uint8_t*>(data.data()), data.size()))
+      << "contents differ for object of " << data.size() << " bytes";
+  ASSERT_EQ((*got)[0].metadata_size(), int64_t(metadata.size()));
+  EXPECT_EQ(std::string(reinterpret_cast<char*>((*got)[0].metadata()), metadata.size()), metadata);
+}
+
+// Polls the node's store until id is there created but not sealed (a pull
+// under way); false if `done` comes first or after a bounded wait.
+inline bool WaitForPullInProgress(const Cluster& cluster, int node, const ObjectId& id,
+                           const std::atomic<bool>& done) {
+  auto watcher = Client::Connect(cluster.StoreSocket(node));
+  if (!watcher.ok()) return false;
+  for (int i = 0; i < 20000 && !done; ++i) {
+    auto objects = (*watcher)->List();
+    for (const auto& info : objects.ok() ? *objects : std::vector<ObjectInfo>{}) {
+      if (info.id == id && !info.sealed) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return false;
+}
+
+// Node 2 fetches id; `victim` picks the holder node whose manager is killed
+// once the pull is under way. Returns true if the kill landed mid-transfer.
+inline bool FetchKillingHolderMidTransfer(Cluster& cluster, Client& puller, const ObjectId& id,
+                                   const std::function<int()>& victim, Status* fetch_result) {
+  std::atomic<bool> done{false};
+  std::thread fetcher([&] {
+    *fetch_result = puller.Fetch({id}, 60000);
+    done = true;
+  });
+  bool hit = WaitForPullInProgress(cluster, 2, id, done);
+  if (hit) cluster.KillManager(victim());
+  fetcher.join();
+  return hit;
+}
+
+
+}  // namespace plasma
