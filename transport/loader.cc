@@ -129,6 +129,15 @@ Status CheckTable(const std::string& path, const plasma_tp_v1_t* table) {
                                   "' function");
     }
   }
+  // Optional fields appended to v1: a table may end before them, but one
+  // that covers a field declares it, so it must not be NULL.
+  if (table->struct_size >= PLASMA_TP_V1_SIZE_WITH_POLL_COMPLETIONS &&
+      table->poll_completions == nullptr) {
+    return Status::NotSupported(
+        where + PLASMA_TP_SYMBOL_V1 + " table is " + std::to_string(table->struct_size) +
+        " bytes, which covers 'poll_completions', but that function is NULL (implement it, or "
+        "declare struct_size PLASMA_TP_V1_MIN_SIZE)");
+  }
   return Status::OK();
 }
 
@@ -246,6 +255,7 @@ Result<std::unique_ptr<Plugin>> Plugin::Load(const std::string& name_or_path,
   params.max_log_level = plugin->options_.max_log_level;
   params.log = &Plugin::LogTrampoline;
   params.log_user_data = plugin.get();
+  params.local_address = plugin->options_.local_address.c_str();
   plasma_tp_context_t context = nullptr;
   int rc = table->init(&params, &context);
   if (rc != PLASMA_TP_OK || context == nullptr) {
@@ -266,6 +276,11 @@ Result<std::unique_ptr<Plugin>> Plugin::Load(const std::string& name_or_path,
                                                   " (status " + std::to_string(rc) + ")");
   }
   return plugin;
+}
+
+bool Plugin::has_poll_completions() const {
+  return table_->struct_size >= PLASMA_TP_V1_SIZE_WITH_POLL_COMPLETIONS &&
+         table_->poll_completions != nullptr;
 }
 
 Plugin::~Plugin() {
@@ -327,6 +342,7 @@ std::vector<PluginInfo> ListPlugins() {
         info.description =
             plugin.properties().description ? plugin.properties().description : "";
         info.properties.description = nullptr;  // points into the unloaded library
+        info.has_poll_completions = plugin.has_poll_completions();
       }
       found.push_back(std::move(info));
     }
@@ -356,7 +372,8 @@ std::string FormatPluginList(const std::vector<PluginInfo>& plugins) {
         << ", native READ: " << ((p.flags & PLASMA_TP_PROP_NATIVE_READ) ? "yes" : "no (emulated)")
         << ", registration required: "
         << ((p.flags & PLASMA_TP_PROP_REGISTRATION_REQUIRED) ? "yes" : "no")
-        << ", wait fd: " << ((p.flags & PLASMA_TP_PROP_WAIT_FD) ? "yes" : "no") << "\n";
+        << ", wait fd: " << ((p.flags & PLASMA_TP_PROP_WAIT_FD) ? "yes" : "no")
+        << ", poll_completions: " << (info.has_poll_completions ? "yes" : "no") << "\n";
   }
   return out.str();
 }

@@ -42,6 +42,10 @@ struct PluginOptions {
   // Default: plasma's logging (PLASMA_LOG), with plugin levels mapped.
   LogSink log;
   int max_log_level = PLASMA_TP_LOG_INFO;
+  // The bind hint the host will later pass to listen() ("" = the plugin's
+  // default). Passed to init() as local_address: a plugin bound to one
+  // device (verbs) picks it there, before any memory is registered.
+  std::string local_address;
 };
 
 // A loaded, checked and initialized plugin. Destruction finalizes the
@@ -66,6 +70,9 @@ class Plugin {
   std::string name() const { return table_->name; }
   std::string version() const { return table_->plugin_version ? table_->plugin_version : ""; }
   const plasma_tp_properties_t& properties() const { return properties_; }
+  // Whether the table has the optional poll_completions() (appended to v1;
+  // absent from tables built against an older header).
+  bool has_poll_completions() const;
 
   // A plugin status code as a plasma::Status: "what: <plugin's text> (code)".
   Status ToStatus(int code, const std::string& what) const;
@@ -94,6 +101,7 @@ struct PluginInfo {
   uint32_t abi_version = 0;
   plasma_tp_properties_t properties{};
   std::string description;  // copied from properties (the plugin is unloaded again)
+  bool has_poll_completions = false;
   Status status;            // OK, or why the plugin cannot be used here
 };
 

@@ -57,7 +57,7 @@ enum {
   PLASMA_TP_ERR_OUT_OF_BOUNDS = -8,       /* READ range not inside the registration */
   PLASMA_TP_ERR_MESSAGE_TOO_LARGE = -9,   /* message longer than the posted receive */
   PLASMA_TP_ERR_CANCELED = -10,           /* cancel() or close_conn() ended the request */
-  PLASMA_TP_ERR_AGAIN = -11,              /* resource limit (max_inflight); progress, retry */
+  PLASMA_TP_ERR_AGAIN = -11,              /* context out of request resources; progress, retry */
   PLASMA_TP_ERR_ADDRESS = -12,            /* address blob or bind hint malformed or unusable */
   PLASMA_TP_ERR_PROTOCOL = -13,           /* peer spoke something we don't understand */
   PLASMA_TP_ERR_IO = -14,                 /* other OS or device error; details in the log */
@@ -80,7 +80,7 @@ static inline const char* plasma_tp_default_strerror(int status) {
     case PLASMA_TP_ERR_OUT_OF_BOUNDS: return "remote range outside the registered region";
     case PLASMA_TP_ERR_MESSAGE_TOO_LARGE: return "message larger than the receive buffer";
     case PLASMA_TP_ERR_CANCELED: return "request canceled";
-    case PLASMA_TP_ERR_AGAIN: return "too many operations in flight, try again";
+    case PLASMA_TP_ERR_AGAIN: return "transport resources exhausted, try again";
     case PLASMA_TP_ERR_ADDRESS: return "bad or unusable address";
     case PLASMA_TP_ERR_PROTOCOL: return "transport protocol error";
     case PLASMA_TP_ERR_IO: return "I/O error";
@@ -88,6 +88,27 @@ static inline const char* plasma_tp_default_strerror(int status) {
     case PLASMA_TP_ERR_INTERNAL: return "internal transport error";
     default: return "unknown transport status";
   }
+}
+
+/* ---- Tags --------------------------------------------------------------- */
+
+/* The host owns the low PLASMA_TP_TAG_BITS bits of every tag; they are all it
+ * ever sets in a tag or a mask. The bits above are the plugin's, for its own
+ * demultiplexing (a connection id in a worker-wide tag space, say). A receive
+ * mask is either exact (PLASMA_TP_TAG_EXACT) or a prefix: the top n host bits
+ * set, the rest clear (PLASMA_TP_TAG_PREFIX(n), n in 0..48; 0 matches any
+ * tag). Plugins reject other tags and masks with PLASMA_TP_ERR_INVALID_ARGUMENT.
+ * Order is guaranteed only among messages of one tag. */
+#define PLASMA_TP_TAG_BITS 48
+#define PLASMA_TP_TAG_EXACT ((UINT64_C(1) << PLASMA_TP_TAG_BITS) - 1)
+#define PLASMA_TP_TAG_PREFIX(n) \
+  ((n) == 0 ? UINT64_C(0) : (PLASMA_TP_TAG_EXACT & ~((UINT64_C(1) << (PLASMA_TP_TAG_BITS - (n))) - 1)))
+
+static inline int plasma_tp_tag_mask_valid(uint64_t mask) {
+  uint64_t clear_low;
+  if (mask & ~PLASMA_TP_TAG_EXACT) return 0;
+  clear_low = ~mask & PLASMA_TP_TAG_EXACT; /* must be 0...01...1 */
+  return (clear_low & (clear_low + 1)) == 0;
 }
 
 /* ---- Opaque handles ----------------------------------------------------- */
@@ -120,6 +141,12 @@ typedef struct plasma_tp_init_params {
   int32_t max_log_level;        /* plugin may skip messages above this level */
   plasma_tp_log_fn log;         /* may be NULL: then the plugin logs nothing */
   void* log_user_data;
+  /* Appended (read only if struct_size covers it): the bind hint the host
+   * will pass to listen(), or NULL/"" for the default. A plugin whose
+   * registrations belong to one device (verbs: a protection domain) picks
+   * that device here, in init(), because memory is registered before
+   * listen(). listen() hints must then name an address on that device. */
+  const char* local_address;
 } plasma_tp_init_params_t;
 
 /* ---- Properties (extensible: struct_size first) ------------------------- */
@@ -128,8 +155,9 @@ enum {
   /* read() is a native one-sided operation (RDMA READ, ucp_get); when clear
    * it is emulated by the peer's plugin inside its own progress(). */
   PLASMA_TP_PROP_NATIVE_READ = 1u << 0,
-  /* Local buffers of read(), and of send()/recv() longer than
-   * eager_threshold, must lie inside a registration passed as `mem`. */
+  /* Local buffers of read(), of send() with length > eager_threshold and of
+   * recv() with capacity > eager_threshold must lie inside a registration
+   * passed as `mem`. Shorter ones may pass NULL (the plugin copies them). */
   PLASMA_TP_PROP_REGISTRATION_REQUIRED = 1u << 1,
   /* wait_fd() returns a pollable descriptor. */
   PLASMA_TP_PROP_WAIT_FD = 1u << 2
@@ -138,9 +166,11 @@ enum {
 typedef struct plasma_tp_properties {
   uint32_t struct_size;       /* in: host's sizeof; out: bytes the plugin filled */
   uint32_t flags;             /* PLASMA_TP_PROP_* */
-  uint64_t max_message_size;  /* largest length for send/recv/read; UINT64_MAX: no limit */
-  uint64_t eager_threshold;   /* suggested eager/rendezvous switch point, bytes */
-  uint32_t max_inflight;      /* per connection; more posts get ERR_AGAIN; 0: no limit */
+  uint64_t max_message_size;  /* largest send/recv length; UINT64_MAX: no limit. read() has
+                                 none: plugins split a READ themselves */
+  uint64_t eager_threshold;   /* messages up to this are cheap unexpected and need no mem */
+  uint32_t max_inflight;      /* per connection on the wire at once (informational: more
+                                 posts are queued inside the plugin); 0: no limit */
   uint32_t max_address_size;  /* upper bound of listener address blobs, bytes */
   uint32_t max_rkey_size;     /* upper bound of packed remote keys, bytes */
   uint32_t reserved;          /* zero */
@@ -164,6 +194,14 @@ typedef struct plasma_tp_completion {
   uint64_t tag;      /* recv: the matched message's tag; send: the tag sent; read: 0 */
   uint64_t length;   /* bytes moved; recv with ERR_MESSAGE_TOO_LARGE: the sender's length */
 } plasma_tp_completion_t;
+
+/* One entry of poll_completions(): the request handle the post returned
+ * (the host's key for its own context; released by this report) and its
+ * completion. */
+typedef struct plasma_tp_request_completion {
+  plasma_tp_request_t request;
+  plasma_tp_completion_t completion;
+} plasma_tp_request_completion_t;
 
 /* ---- The v1 function table ---------------------------------------------- */
 
@@ -195,8 +233,10 @@ typedef struct plasma_tp_v1 {
   /* A descriptor that polls readable when progress() has work.
    * PLASMA_TP_ERR_UNSUPPORTED if the plugin has none. Owned by the plugin. */
   int (*wait_fd)(plasma_tp_context_t ctx, int* out_fd);
-  /* Call before sleeping on wait_fd: PLASMA_TP_OK means it is safe to sleep;
-   * PLASMA_TP_IN_PROGRESS means work is pending, call progress() instead.
+  /* Call before sleeping on wait_fd: PLASMA_TP_OK means it is safe to sleep:
+   * everything still pending (including sends waiting for flow-control
+   * credits that arrive as completions) will make wait_fd readable.
+   * PLASMA_TP_IN_PROGRESS means progress() has work to do right now.
    * (ibv_req_notify_cq / ucp_worker_arm semantics.) */
   int (*arm)(plasma_tp_context_t ctx);
 
@@ -221,9 +261,11 @@ typedef struct plasma_tp_v1 {
   /* PLASMA_TP_IN_PROGRESS while establishing, PLASMA_TP_OK once up, or the
    * error that killed the connection (refused, reset, timed out, ...). */
   int (*conn_status)(plasma_tp_context_t ctx, plasma_tp_conn_t conn);
-  /* Abortive; the handle dies at once. Requests still outstanding on it
-   * complete with PLASMA_TP_ERR_CANCELED (they still need test()). Release
-   * the connection's rkeys first. */
+  /* Abortive; the handle dies at once. Once it returns the peer can no
+   * longer READ local memory through this connection. Requests still
+   * outstanding on it complete with PLASMA_TP_ERR_CANCELED (they still need
+   * test()), reported only once the device can no longer touch their
+   * buffers. Release the connection's rkeys first. */
   int (*close_conn)(plasma_tp_context_t ctx, plasma_tp_conn_t conn);
 
   /* -- Memory -- */
@@ -250,11 +292,14 @@ typedef struct plasma_tp_v1 {
    * mem: registration containing buf, or NULL (see REGISTRATION_REQUIRED). */
   int (*send)(plasma_tp_context_t ctx, plasma_tp_conn_t conn, uint64_t tag, const void* buf,
               size_t length, plasma_tp_mem_t mem, plasma_tp_request_t* out_req);
-  /* Matches the first message on `conn`, in arrival order, whose tag
-   * satisfies (msg_tag & tag_mask) == (tag & tag_mask); posted receives
-   * are matched in posting order. Bytes land directly in buf. A message
+  /* Matches a message on `conn` whose tag satisfies
+   * (msg_tag & tag_mask) == (tag & tag_mask) (tag_mask exact or a prefix,
+   * see Tags); messages of one tag match in the order sent, receives of one
+   * (tag, mask) in posting order. Bytes land directly in buf. A message
    * longer than capacity completes this request with
-   * PLASMA_TP_ERR_MESSAGE_TOO_LARGE (the message is discarded). */
+   * PLASMA_TP_ERR_MESSAGE_TOO_LARGE (the message is discarded). A message
+   * that arrives before its receive is copied out of the plugin's receive
+   * resources (bounce buffers, credits are never held by it). */
   int (*recv)(plasma_tp_context_t ctx, plasma_tp_conn_t conn, uint64_t tag, uint64_t tag_mask,
               void* buf, size_t capacity, plasma_tp_mem_t mem, plasma_tp_request_t* out_req);
   /* Looks for an arrived, not yet matched message (non-consuming).
@@ -263,7 +308,9 @@ typedef struct plasma_tp_v1 {
                plasma_tp_completion_t* info);
   /* One-sided: copies [remote_addr, remote_addr + length) of the peer's
    * registration named by rkey into local_buf. remote_addr is the address
-   * in the peer's process (the address it registered, plus an offset). */
+   * in the peer's process (the address it registered, plus an offset). Any
+   * length: the plugin splits what its device cannot move in one piece and
+   * completes the request once. */
   int (*read)(plasma_tp_context_t ctx, plasma_tp_conn_t conn, void* local_buf, size_t length,
               plasma_tp_mem_t local_mem, uint64_t remote_addr, plasma_tp_rkey_t rkey,
               plasma_tp_request_t* out_req);
@@ -276,6 +323,14 @@ typedef struct plasma_tp_v1 {
   /* Asks to end the request early; it still completes through test(), with
    * PLASMA_TP_ERR_CANCELED or, if too late to stop, its normal result. */
   int (*cancel)(plasma_tp_context_t ctx, plasma_tp_request_t req);
+
+  /* -- Appended to v1: optional, present when struct_size covers them -- */
+  /* Reports up to `max` completed requests, each released as by test(), in
+   * completion order; *out_count says how many (0: none). The alternative to
+   * test()ing every outstanding request. A host uses one of the two per
+   * request, never both. */
+  int (*poll_completions)(plasma_tp_context_t ctx, plasma_tp_request_completion_t* out,
+                          size_t max, size_t* out_count);
 } plasma_tp_v1_t;
 
 /* Hosts reject tables smaller than this: every v1 field above is required.
@@ -286,6 +341,11 @@ typedef struct plasma_tp_v1 {
   (offsetof(plasma_tp_properties_t, description) + sizeof(const char*))
 #define PLASMA_TP_INIT_PARAMS_MIN_SIZE \
   (offsetof(plasma_tp_init_params_t, log_user_data) + sizeof(void*))
+/* Sizes that cover the appended optional fields. */
+#define PLASMA_TP_V1_SIZE_WITH_POLL_COMPLETIONS \
+  (offsetof(plasma_tp_v1_t, poll_completions) + sizeof(void (*)(void)))
+#define PLASMA_TP_INIT_PARAMS_SIZE_WITH_LOCAL_ADDRESS \
+  (offsetof(plasma_tp_init_params_t, local_address) + sizeof(const char*))
 
 /* Plugins define the table with this so the symbol is exported even when
  * built with -fvisibility=hidden, and unmangled from C++. */

@@ -265,7 +265,16 @@ Result<bool> FrameReader::NextFrame(fb::MessageType* type, const uint8_t** paylo
     WritableSpace(kFrameHeaderSize + payload_length - (end_ - begin_));
     return false;
   }
-  *payload = buffer_.data() + begin_ + kFrameHeaderSize;
+  const uint8_t* in_buffer = buffer_.data() + begin_ + kFrameHeaderSize;
+  if (reinterpret_cast<uintptr_t>(in_buffer) % kPayloadAlignment == 0) {
+    *payload = in_buffer;
+  } else {
+    // One copy of this payload; moving the buffered bytes instead would cost
+    // the whole buffer per frame, quadratic for a stream of small frames.
+    aligned_.resize((payload_length + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+    if (payload_length > 0) std::memcpy(aligned_.data(), in_buffer, payload_length);
+    *payload = reinterpret_cast<const uint8_t*>(aligned_.data());
+  }
   *length = payload_length;
   pending_frame_ = kFrameHeaderSize + payload_length;
   return true;
@@ -274,6 +283,10 @@ Result<bool> FrameReader::NextFrame(fb::MessageType* type, const uint8_t** paylo
 void FrameReader::ConsumeFrame() {
   begin_ += pending_frame_;
   pending_frame_ = 0;
+  // Keep a small copy buffer for the next misaligned frame, not a large one.
+  if (aligned_.capacity() * sizeof(uint64_t) > (size_t(1) << 20)) {
+    std::vector<uint64_t>().swap(aligned_);
+  }
 }
 
 }  // namespace plasma

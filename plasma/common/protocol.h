@@ -63,11 +63,17 @@ Result<int> ListenUnixSocket(const std::string& path);
 template <typename T>
 Status DecodeMessage(const uint8_t* data, size_t size, T* out) {
   using Table = typename T::TableType;
-  flatbuffers::Verifier verifier(data, size);
-  if (size < sizeof(flatbuffers::uoffset_t) || !verifier.VerifyBuffer<Table>(nullptr)) {
+  auto malformed = [size] {
     return Status::ProtocolError(std::string("malformed ") + Table::GetFullyQualifiedName() +
                                  " (" + std::to_string(size) + " bytes)");
+  };
+  // No flatbuffer reaches 2 GiB; the Verifier asserts on such a size
+  // (aborting builds without NDEBUG), so one is rejected before it is made.
+  if (size < sizeof(flatbuffers::uoffset_t) || size >= FLATBUFFERS_MAX_BUFFER_SIZE) {
+    return malformed();
   }
+  flatbuffers::Verifier verifier(data, size);
+  if (!verifier.VerifyBuffer<Table>(nullptr)) return malformed();
   flatbuffers::GetRoot<Table>(data)->UnPackTo(out);
   return Status::OK();
 }
@@ -102,12 +108,17 @@ Status ReadMessage(int fd, fb::MessageType expected, T* out,
 // arrive, complete frames come out. Oversized or malformed headers are errors.
 class FrameReader {
  public:
+  // Payloads come out aligned to this: flatbuffers reads its scalars (up to
+  // 8 bytes) and offsets in place.
+  static constexpr size_t kPayloadAlignment = 8;
+
   explicit FrameReader(uint64_t max_payload) : max_payload_(max_payload) {}
   // Space to read into (at least `min_space` bytes).
   uint8_t* WritableSpace(size_t min_space);
   void CommitWritten(size_t n) { end_ += n; }
   // If a whole frame is buffered: fills type/payload view and returns true.
-  // The view stays valid until the next call to Consume or WritableSpace.
+  // The payload is kPayloadAlignment-aligned; the view stays valid until the
+  // next call to NextFrame, ConsumeFrame or WritableSpace.
   Result<bool> NextFrame(fb::MessageType* type, const uint8_t** payload, size_t* length);
   void ConsumeFrame();
   // Raw byte access, for the fd-carrying byte after a Subscribe request.
@@ -120,6 +131,9 @@ class FrameReader {
   size_t begin_ = 0;
   size_t end_ = 0;
   size_t pending_frame_ = 0;  // size of the frame NextFrame returned
+  // A payload that sits misaligned in buffer_ (after a payload whose length
+  // is no multiple of 8, or after the Subscribe fd byte) is copied here.
+  std::vector<uint64_t> aligned_;
 };
 
 }  // namespace plasma

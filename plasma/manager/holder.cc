@@ -180,8 +180,10 @@ void Holder::Lend(ServedConnection* served, plasma_tp_conn_t conn, uint64_t tran
     s->loans[transfer].lease = 0;
     // Closing stops every READ through the connection: then it is safe to
     // let the store reuse what was lent.
-    Close(conn, Status::TimedOut("transfer " + std::to_string(transfer) + " lent for " +
-                                 std::to_string(lease_ms) + " ms without a FINISH"));
+    Status expired = Status::TimedOut("transfer " + std::to_string(transfer) + " lent for " +
+                                      std::to_string(lease_ms) + " ms without a FINISH");
+    PLASMA_LOG(kWarning) << "closing a puller's connection: " << expired.ToString();
+    Close(conn, expired);
   });
 }
 

@@ -100,16 +100,20 @@ void TransportDriver::DispatchCompletions() {
         Fail(rc, "poll completions");
         return;
       }
+      // Every reported handle is released, and the next post may reuse its
+      // value: take all the handlers out before running any.
+      std::vector<std::pair<CompletionHandler, plasma_tp_completion_t>> ready;
+      ready.reserve(count);
       for (size_t i = 0; i < count; ++i) {
         auto it = requests_.find(batch[i].request);
         if (it == requests_.end()) {
           PLASMA_LOG(kError) << "transport reported a request the manager never posted";
           continue;
         }
-        CompletionHandler handler = std::move(it->second);
+        ready.emplace_back(std::move(it->second), batch[i].completion);
         requests_.erase(it);
-        handler(batch[i].completion);
       }
+      for (auto& [handler, completion] : ready) handler(completion);  // may post again
       if (count < kCompletionBatch) return;
     }
   }

@@ -6,6 +6,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 
@@ -159,6 +161,32 @@ int ParseBindHint(Context* ctx, const char* hint, SocketAddress* out) {
   }
   freeaddrinfo(found);
   return PLASMA_TP_OK;
+}
+
+int ValidateBindHint(Context* ctx, const char* hint) {
+  if (hint == nullptr || *hint == '\0') return PLASMA_TP_OK;
+  std::string text = hint;
+  std::string host;
+  std::string port_text;
+  uint16_t port = 0;
+  const char* problem = nullptr;
+  if (!SplitHostPort(text, &host, &port_text)) {
+    problem = "want HOST, HOST:PORT, :PORT, [IPV6] or [IPV6]:PORT";
+  } else if (!port_text.empty() && !ParsePort(port_text, &port)) {
+    problem = "bad port";
+  } else if (text[0] == '[' || host.find(':') != std::string::npos) {
+    in6_addr v6;
+    if (inet_pton(AF_INET6, host.c_str(), &v6) != 1) problem = "bad IPv6 address";
+  } else if (host.size() > 253 || !std::all_of(host.begin(), host.end(), [](char c) {
+               return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+                      c == '_';
+             })) {
+    problem = "not an IPv4 address or host name";
+  }
+  if (problem == nullptr) return PLASMA_TP_OK;
+  ctx->Log(PLASMA_TP_LOG_ERROR, "socket: local address '%s' is not a bind hint (%s)", hint,
+           problem);
+  return PLASMA_TP_ERR_ADDRESS;
 }
 
 int ParseAddressBlob(const void* blob, size_t len, SocketAddress* out) {

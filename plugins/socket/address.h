@@ -29,6 +29,10 @@ struct SocketAddress {
 constexpr size_t kMaxAddressBlobSize = 64;
 
 int ParseBindHint(Context* ctx, const char* hint, SocketAddress* out);
+// Checks that `hint` has bind-hint syntax (no name lookup, never blocks):
+// PLASMA_TP_ERR_ADDRESS after an ERROR log line if not. For init()'s
+// local_address, which this plugin otherwise ignores.
+int ValidateBindHint(Context* ctx, const char* hint);
 int ParseAddressBlob(const void* blob, size_t len, SocketAddress* out);
 
 // The blob peers should dial for a socket bound to `bound`. A wildcard bind

@@ -378,8 +378,12 @@ void Connection::AbortOutstanding(int status) {
   outgoing.clear();
   for (auto& entry : sends_awaiting_cts) CompleteRequest(entry.second, status, 0);
   sends_awaiting_cts.clear();
-  for (Request* req : posted_recvs) CompleteRequest(req, status, 0);
-  posted_recvs.clear();
+  for (auto& entry : exact_recvs) {
+    for (Request* req : entry.second) CompleteRequest(req, status, 0);
+  }
+  exact_recvs.clear();
+  for (Request* req : prefix_recvs) CompleteRequest(req, status, 0);
+  prefix_recvs.clear();
   for (auto& entry : recvs_awaiting_data) {
     if (entry.second != nullptr) CompleteRequest(entry.second, status, 0);
   }
@@ -396,12 +400,8 @@ void Connection::AbortOutstanding(int status) {
   // Keep fully arrived eager messages: a peer may send and close at once,
   // and what it sent should still be receivable.
   for (auto it = unexpected.begin(); it != unexpected.end();) {
-    if ((*it)->rendezvous || !(*it)->arrived) {
-      unexpected_bytes -= (*it)->cost;
-      it = unexpected.erase(it);
-    } else {
-      ++it;
-    }
+    UnexpectedMessage* msg = (it++)->get();
+    if (msg->rendezvous || !msg->arrived) DropUnexpected(this, msg);
   }
   staged_begin = staged_end = 0;
 }

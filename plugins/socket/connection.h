@@ -44,6 +44,8 @@ struct UnexpectedMessage {
   // What it counts against the unexpected budget: the payload, or a fixed
   // charge for a bare RTS so that a flood of them is bounded too.
   uint64_t cost = 0;
+  // Its place in Connection::unexpected (arrival order).
+  std::list<std::unique_ptr<UnexpectedMessage>>::iterator pos;
 };
 
 // Where the payload of the frame being parsed goes.
@@ -70,7 +72,6 @@ struct Connection : PollTarget {
   bool write_blocked = false;  // socket full: waiting for EPOLLOUT
   bool in_flush_list = false;
   bool in_rx_ready_list = false;
-  uint32_t inflight = 0;       // incomplete requests posted on this connection
 
   // Outgoing.
   std::deque<OutgoingFrame> outgoing;
@@ -92,8 +93,17 @@ struct Connection : PollTarget {
   bool hello_received = false;
   bool rx_paused = false;  // backpressure on unexpected messages
 
-  std::list<Request*> posted_recvs;
+  // Posted, unmatched receives. Exact-mask ones are indexed by tag (a FIFO
+  // per tag), prefix-mask ones wait in one list; an arriving message takes
+  // the earliest posted (post_seq) receive it matches. Both stay O(1) per
+  // message with any number of exact receives posted, in any order.
+  std::unordered_map<uint64_t, std::deque<Request*>> exact_recvs;
+  std::list<Request*> prefix_recvs;
+  uint64_t next_recv_seq = 1;
+  // Arrived, unmatched messages (copied out of `staging` into their own
+  // buffers) in arrival order, and indexed by tag for exact receives.
   std::list<std::unique_ptr<UnexpectedMessage>> unexpected;
+  std::unordered_map<uint64_t, std::deque<UnexpectedMessage*>> unexpected_by_tag;
   uint64_t unexpected_bytes = 0;
   // Null value: the receive was canceled, discard the data when it comes.
   std::unordered_map<uint64_t, Request*> recvs_awaiting_data;

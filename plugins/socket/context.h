@@ -5,6 +5,7 @@
 
 #include <cstdarg>
 #include <cstdint>
+#include <list>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -26,7 +27,8 @@ struct Config {
   // Per connection: buffered unexpected eager bytes above this stop reading
   // the socket until receives consume them (TCP then pushes back on the peer).
   uint64_t unexpected_limit = 64ull * 1024 * 1024;
-  uint32_t max_inflight = 65536;
+  // No max_inflight: every post is queued (nothing limits what is on the
+  // wire at once but TCP itself), so the plugin never answers ERR_AGAIN.
 };
 
 // epoll_event.data.ptr points at one of these; `kind` says which object it is.
@@ -48,6 +50,9 @@ struct Context {
   std::unordered_map<uint64_t, Registration*> readable_by_key;  // REMOTE_READ only
   std::unordered_set<RemoteKey*> remote_keys;
   std::unordered_set<Request*> requests;
+  // Completed requests not yet released, in completion order: what
+  // poll_completions() hands out. test() takes its request out of here.
+  std::list<Request*> completed;
 
   // Connections with queued output whose socket is not known to be full.
   std::vector<Connection*> flush_list;

@@ -4,6 +4,7 @@
 
 #include "plugins/socket/connection.h"
 #include "plugins/socket/context.h"
+#include "plugins/socket/tagged_messages.h"
 
 namespace plasma_socket {
 
@@ -14,7 +15,6 @@ Request* NewRequest(Context* ctx, Connection* conn, uint32_t op) {
   req->op = op;
   req->result.op = op;
   ctx->requests.insert(req);
-  ++conn->inflight;
   return req;
 }
 
@@ -23,17 +23,38 @@ void CompleteRequest(Request* req, int status, uint64_t length) {
   req->stage = RequestStage::kComplete;
   req->result.status = status;
   req->result.length = length;
-  if (req->conn != nullptr) --req->conn->inflight;
   req->conn = nullptr;
+  req->completed_pos = req->ctx->completed.insert(req->ctx->completed.end(), req);
   ++req->ctx->events;
 }
+
+namespace {
+
+void ReleaseRequest(Context* ctx, Request* req) {
+  ctx->completed.erase(req->completed_pos);
+  ctx->requests.erase(req);
+  delete req;
+}
+
+}  // namespace
 
 int TestRequest(Context* ctx, Request* req, plasma_tp_completion_t* out) {
   if (req->stage != RequestStage::kComplete) return PLASMA_TP_IN_PROGRESS;
   *out = req->result;
-  ctx->requests.erase(req);
-  delete req;
+  ReleaseRequest(ctx, req);
   return PLASMA_TP_OK;
+}
+
+size_t PollCompletions(Context* ctx, plasma_tp_request_completion_t* out, size_t max) {
+  size_t count = 0;
+  while (count < max && !ctx->completed.empty()) {
+    Request* req = ctx->completed.front();
+    out[count].request = reinterpret_cast<plasma_tp_request_t>(req);
+    out[count].completion = req->result;
+    ++count;
+    ReleaseRequest(ctx, req);
+  }
+  return count;
 }
 
 namespace {
@@ -65,7 +86,7 @@ int CancelRequest(Context* ctx, Request* req) {
     case RequestStage::kNew:
       break;
     case RequestStage::kPosted:
-      conn->posted_recvs.remove(req);
+      WithdrawPostedRecv(conn, req);
       break;
     case RequestStage::kAwaitingData:
       // Keep the id so the data, when it comes, is recognised and discarded.

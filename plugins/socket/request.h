@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <list>
 
 #include "transport/plasma_transport.h"
 
@@ -17,7 +18,7 @@ enum class RequestStage : uint8_t {
   kNew,                  // being posted; nothing refers to it yet
   kQueuedFrame,          // send: its EAGER or DATA frame is in the outgoing queue
   kAwaitingClearToSend,  // send: RTS queued or sent; in sends_awaiting_cts
-  kPosted,               // recv: in posted_recvs, not matched yet
+  kPosted,               // recv: in exact_recvs or prefix_recvs, not matched yet
   kAwaitingData,         // recv: in recvs_awaiting_data; read: in pending_reads
   kLanding,              // recv/read: payload is arriving into the buffer (rx sink)
   kComplete,             // waiting for test(); no connection refers to it
@@ -37,17 +38,28 @@ struct Request {
   uint64_t expected_length = 0;
   // Rendezvous transfer id (send, recv) or read id.
   uint64_t transfer_id = 0;
+  // recv: position in posting order on its connection (matching picks the
+  // earliest posted receive among the exact and the prefix ones).
+  uint64_t post_seq = 0;
+  // recv with a prefix mask while kPosted: its place in prefix_recvs.
+  std::list<Request*>::iterator prefix_pos;
+  // kComplete: its place in Context::completed.
+  std::list<Request*>::iterator completed_pos;
   plasma_tp_completion_t result{};
 };
 
 Request* NewRequest(Context* ctx, Connection* conn, uint32_t op);
 
-// Marks the request done and detaches it from its connection. Idempotent:
-// the first completion wins.
+// Marks the request done, detaches it from its connection and queues it
+// for poll_completions(). Idempotent: the first completion wins.
 void CompleteRequest(Request* req, int status, uint64_t length);
 
 // test(): IN_PROGRESS, or OK with *out filled and the request freed.
 int TestRequest(Context* ctx, Request* req, plasma_tp_completion_t* out);
+
+// poll_completions(): up to `max` completed requests, oldest first, each
+// released as by test().
+size_t PollCompletions(Context* ctx, plasma_tp_request_completion_t* out, size_t max);
 
 // cancel(): ends the request early where that is still possible.
 int CancelRequest(Context* ctx, Request* req);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <new>
 
+#include "plugins/socket/address.h"
 #include "plugins/socket/connection.h"
 #include "plugins/socket/context.h"
 #include "plugins/socket/memory.h"
@@ -41,12 +42,10 @@ T* Lookup(const std::unordered_set<T*>& registry, Handle handle) {
   return registry.count(object) != 0 ? object : nullptr;
 }
 
-// Common checks for send/recv/read: a live connection with room for more.
-int CheckPostable(Context* ctx, Connection* conn) {
+// Common check for send/recv/read: a live connection. There is no limit on
+// posts: everything is queued (ERR_AGAIN is never returned).
+int CheckPostable(Connection* conn) {
   if (conn->Failed()) return conn->failure_status;
-  if (ctx->config.max_inflight != 0 && conn->inflight >= ctx->config.max_inflight) {
-    return PLASMA_TP_ERR_AGAIN;
-  }
   return PLASMA_TP_OK;
 }
 
@@ -63,6 +62,16 @@ int SocketInit(const plasma_tp_init_params_t* params, plasma_tp_context_t* out_c
     ctx->log_user_data = params->log_user_data;
     ctx->max_log_level = params->max_log_level;
     ctx->config = ConfigFromEnvironment(ctx);
+    // The bind hint listen() will get. TCP needs no device chosen up front,
+    // so it is only checked, to fail early on a typo.
+    if (params->struct_size >= PLASMA_TP_INIT_PARAMS_SIZE_WITH_LOCAL_ADDRESS &&
+        params->local_address != nullptr && *params->local_address != '\0') {
+      int rc = ValidateBindHint(ctx, params->local_address);
+      if (rc != PLASMA_TP_OK) {
+        delete ctx;
+        return rc;
+      }
+    }
     ctx->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (ctx->epoll_fd < 0) {
       ctx->Log(PLASMA_TP_LOG_ERROR, "socket: epoll_create1 failed: %s", strerror(errno));
@@ -93,7 +102,7 @@ int SocketQuery(plasma_tp_context_t ctx, plasma_tp_properties_t* props) {
   mine.flags = PLASMA_TP_PROP_WAIT_FD;
   mine.max_message_size = UINT64_MAX;
   mine.eager_threshold = config.eager_threshold;
-  mine.max_inflight = config.max_inflight;
+  mine.max_inflight = 0;  // no limit on the wire; posts queue inside the plugin
   mine.max_address_size = kMaxAddressBlobSize;
   mine.max_rkey_size = kPackedRkeySize;
   mine.description = kDescription;
@@ -240,13 +249,13 @@ int SocketSend(plasma_tp_context_t ctx_handle, plasma_tp_conn_t conn_handle, uin
                const void* buf, size_t length, plasma_tp_mem_t mem,
                plasma_tp_request_t* out_req) {
   Context* ctx = Ctx(ctx_handle);
-  if (ctx == nullptr || out_req == nullptr || (buf == nullptr && length > 0)) {
+  if (ctx == nullptr || out_req == nullptr || (buf == nullptr && length > 0) || !ValidTag(tag)) {
     return PLASMA_TP_ERR_INVALID_ARGUMENT;
   }
   Connection* conn = Lookup(ctx->connections, conn_handle);
   if (conn == nullptr) return PLASMA_TP_ERR_INVALID_ARGUMENT;
   return Guard([&]() -> int {
-    int rc = CheckPostable(ctx, conn);
+    int rc = CheckPostable(conn);
     if (rc == PLASMA_TP_OK) rc = CheckLocalBuffer(ctx, mem, buf, length);
     if (rc != PLASMA_TP_OK) return rc;
     Request* req = NewRequest(ctx, conn, PLASMA_TP_OP_SEND);
@@ -264,7 +273,8 @@ int SocketRecv(plasma_tp_context_t ctx_handle, plasma_tp_conn_t conn_handle, uin
                uint64_t tag_mask, void* buf, size_t capacity, plasma_tp_mem_t mem,
                plasma_tp_request_t* out_req) {
   Context* ctx = Ctx(ctx_handle);
-  if (ctx == nullptr || out_req == nullptr || (buf == nullptr && capacity > 0)) {
+  if (ctx == nullptr || out_req == nullptr || (buf == nullptr && capacity > 0) ||
+      !ValidTag(tag) || !ValidTagMask(tag_mask)) {
     return PLASMA_TP_ERR_INVALID_ARGUMENT;
   }
   Connection* conn = Lookup(ctx->connections, conn_handle);
@@ -276,7 +286,7 @@ int SocketRecv(plasma_tp_context_t ctx_handle, plasma_tp_conn_t conn_handle, uin
       // Messages that fully arrived before the failure are still delivered.
       UnexpectedMessage* msg = nullptr;
       if (ProbeUnexpected(conn, tag, tag_mask, &msg) != PLASMA_TP_OK) return conn->failure_status;
-    } else if ((rc = CheckPostable(ctx, conn)) != PLASMA_TP_OK) {
+    } else if ((rc = CheckPostable(conn)) != PLASMA_TP_OK) {
       return rc;
     }
     Request* req = NewRequest(ctx, conn, PLASMA_TP_OP_RECV);
@@ -292,7 +302,9 @@ int SocketRecv(plasma_tp_context_t ctx_handle, plasma_tp_conn_t conn_handle, uin
 
 int SocketProbe(plasma_tp_context_t ctx, plasma_tp_conn_t conn_handle, uint64_t tag,
                 uint64_t tag_mask, plasma_tp_completion_t* info) {
-  if (ctx == nullptr || info == nullptr) return PLASMA_TP_ERR_INVALID_ARGUMENT;
+  if (ctx == nullptr || info == nullptr || !ValidTag(tag) || !ValidTagMask(tag_mask)) {
+    return PLASMA_TP_ERR_INVALID_ARGUMENT;
+  }
   Connection* conn = Lookup(Ctx(ctx)->connections, conn_handle);
   if (conn == nullptr) return PLASMA_TP_ERR_INVALID_ARGUMENT;
   UnexpectedMessage* msg = nullptr;
@@ -318,7 +330,7 @@ int SocketRead(plasma_tp_context_t ctx_handle, plasma_tp_conn_t conn_handle, voi
     return PLASMA_TP_ERR_INVALID_ARGUMENT;
   }
   return Guard([&]() -> int {
-    int rc = CheckPostable(ctx, conn);
+    int rc = CheckPostable(conn);
     if (rc == PLASMA_TP_OK) rc = CheckLocalBuffer(ctx, local_mem, local_buf, length);
     if (rc != PLASMA_TP_OK) return rc;
     Request* req = NewRequest(ctx, conn, PLASMA_TP_OP_READ);
@@ -344,6 +356,15 @@ int SocketCancel(plasma_tp_context_t ctx, plasma_tp_request_t handle) {
   return Guard([&]() -> int { return CancelRequest(Ctx(ctx), req); });
 }
 
+int SocketPollCompletions(plasma_tp_context_t ctx, plasma_tp_request_completion_t* out,
+                          size_t max, size_t* out_count) {
+  if (ctx == nullptr || out_count == nullptr || (out == nullptr && max > 0)) {
+    return PLASMA_TP_ERR_INVALID_ARGUMENT;
+  }
+  *out_count = PollCompletions(Ctx(ctx), out, max);
+  return PLASMA_TP_OK;
+}
+
 }  // namespace
 }  // namespace plasma_socket
 
@@ -355,7 +376,7 @@ const plasma_tp_v1_t plasma_transport_v1 = {
     PLASMA_TP_ABI_VERSION_1,
     sizeof(plasma_tp_v1_t),
     "socket",
-    "0.1.0",
+    "0.2.0",
     plasma_socket::SocketStrerror,
     plasma_socket::SocketInit,
     plasma_socket::SocketFinalize,
@@ -381,6 +402,7 @@ const plasma_tp_v1_t plasma_transport_v1 = {
     plasma_socket::SocketRead,
     plasma_socket::SocketTest,
     plasma_socket::SocketCancel,
+    plasma_socket::SocketPollCompletions,
 };
 
 }  // extern "C"

@@ -1,5 +1,6 @@
 #include "plugins/socket/tagged_messages.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -37,16 +38,58 @@ void AcceptRendezvous(Connection* conn, Request* req, uint64_t transfer_id, uint
   QueueClearToSend(conn, transfer_id, PLASMA_TP_OK);
 }
 
+bool IsExact(uint64_t mask) { return mask == PLASMA_TP_TAG_EXACT; }
+
+// The earliest posted receive that matches `tag`: the head of the tag's
+// exact FIFO, unless a prefix receive posted before it matches too.
 Request* TakeMatchingPostedRecv(Connection* conn, uint64_t tag) {
-  for (auto it = conn->posted_recvs.begin(); it != conn->posted_recvs.end(); ++it) {
-    if (TagMatches(tag, (*it)->tag, (*it)->tag_mask)) {
-      Request* req = *it;
-      conn->posted_recvs.erase(it);
-      req->result.tag = tag;
-      return req;
+  auto bucket = conn->exact_recvs.find(tag);
+  Request* exact = bucket != conn->exact_recvs.end() ? bucket->second.front() : nullptr;
+  for (auto it = conn->prefix_recvs.begin(); it != conn->prefix_recvs.end(); ++it) {
+    Request* candidate = *it;
+    if (exact != nullptr && candidate->post_seq > exact->post_seq) break;
+    if (TagMatches(tag, candidate->tag, candidate->tag_mask)) {
+      conn->prefix_recvs.erase(it);
+      candidate->result.tag = tag;
+      return candidate;
     }
   }
+  if (exact == nullptr) return nullptr;
+  bucket->second.pop_front();
+  if (bucket->second.empty()) conn->exact_recvs.erase(bucket);
+  exact->result.tag = tag;
+  return exact;
+}
+
+void AddPostedRecv(Connection* conn, Request* req) {
+  req->stage = RequestStage::kPosted;
+  req->post_seq = conn->next_recv_seq++;
+  if (IsExact(req->tag_mask)) {
+    conn->exact_recvs[req->tag].push_back(req);
+  } else {
+    req->prefix_pos = conn->prefix_recvs.insert(conn->prefix_recvs.end(), req);
+  }
+}
+
+// The first arrived message `(tag, mask)` matches: for an exact mask the
+// head of that tag's FIFO, otherwise the first in arrival order.
+UnexpectedMessage* FindUnexpected(Connection* conn, uint64_t tag, uint64_t tag_mask) {
+  if (IsExact(tag_mask)) {
+    auto bucket = conn->unexpected_by_tag.find(tag);
+    return bucket != conn->unexpected_by_tag.end() ? bucket->second.front() : nullptr;
+  }
+  for (auto& msg : conn->unexpected) {
+    if (TagMatches(msg->tag, tag, tag_mask)) return msg.get();
+  }
   return nullptr;
+}
+
+UnexpectedMessage* AddUnexpected(Connection* conn, std::unique_ptr<UnexpectedMessage> msg) {
+  UnexpectedMessage* raw = msg.get();
+  conn->unexpected_bytes += raw->cost;
+  raw->pos = conn->unexpected.insert(conn->unexpected.end(), std::move(msg));
+  conn->unexpected_by_tag[raw->tag].push_back(raw);
+  return raw;
 }
 
 void ProtocolError(Connection* conn, const char* what) {
@@ -77,9 +120,7 @@ void PostSend(Connection* conn, Request* req) {
 }
 
 void PostRecv(Connection* conn, Request* req) {
-  for (auto it = conn->unexpected.begin(); it != conn->unexpected.end(); ++it) {
-    UnexpectedMessage* msg = it->get();
-    if (!TagMatches(msg->tag, req->tag, req->tag_mask)) continue;
+  if (UnexpectedMessage* msg = FindUnexpected(conn, req->tag, req->tag_mask)) {
     req->result.tag = msg->tag;
     const bool landing_now = conn->in_payload && conn->sink.unexpected == msg;
     if (msg->rendezvous) {
@@ -98,28 +139,56 @@ void PostRecv(Connection* conn, Request* req) {
       conn->sink.request = req;
       req->stage = RequestStage::kLanding;
     }
-    conn->unexpected_bytes -= msg->cost;
-    conn->unexpected.erase(it);
+    DropUnexpected(conn, msg);
     conn->MaybeResumeReading();
     return;
   }
-  req->stage = RequestStage::kPosted;
-  conn->posted_recvs.push_back(req);
+  AddPostedRecv(conn, req);
+}
+
+void WithdrawPostedRecv(Connection* conn, Request* req) {
+  if (!IsExact(req->tag_mask)) {
+    conn->prefix_recvs.erase(req->prefix_pos);
+    return;
+  }
+  auto bucket = conn->exact_recvs.find(req->tag);
+  if (bucket == conn->exact_recvs.end()) return;
+  std::deque<Request*>& fifo = bucket->second;
+  auto found = std::find(fifo.begin(), fifo.end(), req);
+  if (found != fifo.end()) fifo.erase(found);
+  if (fifo.empty()) conn->exact_recvs.erase(bucket);
 }
 
 int ProbeUnexpected(Connection* conn, uint64_t tag, uint64_t tag_mask, UnexpectedMessage** found) {
-  for (auto& msg : conn->unexpected) {
-    if (TagMatches(msg->tag, tag, tag_mask)) {
-      *found = msg.get();
-      return PLASMA_TP_OK;
+  UnexpectedMessage* msg = FindUnexpected(conn, tag, tag_mask);
+  if (msg == nullptr) return PLASMA_TP_IN_PROGRESS;
+  *found = msg;
+  return PLASMA_TP_OK;
+}
+
+void DropUnexpected(Connection* conn, UnexpectedMessage* msg) {
+  auto bucket = conn->unexpected_by_tag.find(msg->tag);
+  if (bucket != conn->unexpected_by_tag.end()) {
+    std::deque<UnexpectedMessage*>& fifo = bucket->second;
+    if (!fifo.empty() && fifo.front() == msg) {
+      fifo.pop_front();
+    } else {
+      auto found = std::find(fifo.begin(), fifo.end(), msg);
+      if (found != fifo.end()) fifo.erase(found);
     }
+    if (fifo.empty()) conn->unexpected_by_tag.erase(bucket);
   }
-  return PLASMA_TP_IN_PROGRESS;
+  conn->unexpected_bytes -= msg->cost;
+  conn->unexpected.erase(msg->pos);  // frees msg
 }
 
 void OnEagerHeader(Connection* conn, const FrameHeader& header) {
   if (header.length > kMaxEagerFrame) {
     ProtocolError(conn, "eager frame too large");
+    return;
+  }
+  if (!ValidTag(header.tag)) {
+    ProtocolError(conn, "message tag uses bits above the host's 48");
     return;
   }
   if (Request* req = TakeMatchingPostedRecv(conn, header.tag)) {
@@ -143,13 +212,15 @@ void OnEagerHeader(Connection* conn, const FrameHeader& header) {
     return;
   }
   msg->cost = header.length;
-  conn->unexpected_bytes += msg->cost;
-  UnexpectedMessage* raw = msg.get();
-  conn->unexpected.push_back(std::move(msg));
+  UnexpectedMessage* raw = AddUnexpected(conn, std::move(msg));
   conn->BeginPayload(RxSink{raw->data.get(), header.length, 0, nullptr, raw});
 }
 
 void OnRendezvousRequest(Connection* conn, const FrameHeader& header) {
+  if (!ValidTag(header.tag)) {
+    ProtocolError(conn, "message tag uses bits above the host's 48");
+    return;
+  }
   if (Request* req = TakeMatchingPostedRecv(conn, header.tag)) {
     AcceptRendezvous(conn, req, header.id, header.length);
     return;
@@ -160,8 +231,7 @@ void OnRendezvousRequest(Connection* conn, const FrameHeader& header) {
   msg->length = header.length;
   msg->transfer_id = header.id;
   msg->cost = kRendezvousEntryCost;
-  conn->unexpected_bytes += msg->cost;
-  conn->unexpected.push_back(std::move(msg));
+  AddUnexpected(conn, std::move(msg));
 }
 
 void OnClearToSend(Connection* conn, const FrameHeader& header) {

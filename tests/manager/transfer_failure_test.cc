@@ -6,6 +6,7 @@
 // steps, and every wait is bounded.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <sstream>
 
 #include "tests/manager/cluster_harness.h"
@@ -142,6 +143,108 @@ TEST(TransferFailureTest, PeerRestartedOnANewPortIsFoundThere) {
   Status fetched = puller->Fetch({after}, 20000);
   ASSERT_TRUE(fetched.ok()) << fetched.ToString() << "\n" << cluster.Log(2, "manager");
   ExpectObject(*puller, after, data);
+}
+
+// ---- faults injected by the test plugin (tests/transport/fault_plugin) ----
+
+// A cluster whose managers talk through the fault plugin wrapping the
+// socket plugin, with `rules`; each injection is a line in fault_log.
+std::string FaultEnvironment(const std::string& rules, const std::string& fault_log) {
+  return "PLASMA_TRANSPORT=fault PLASMA_FAULT='" + rules + "' PLASMA_FAULT_LOG=" + fault_log;
+}
+
+std::string TempPath(const std::string& name) {
+  return "/tmp/plasma-" + name + "-" + std::to_string(getpid()) + ".log";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Refused posts (AGAIN) are retried in order, and messages overtaking each
+// other across tags change nothing: every object arrives intact.
+TEST(TransferFailureTest, RefusedAndReorderedPostsAreRetriedAndEverythingArrives) {
+  std::string fault_log = TempPath("again");
+  unlink(fault_log.c_str());
+  Cluster cluster(2, false, int64_t(1) << 30,
+                  FaultEnvironment("again:send,prob=0.3,seed=1;again:recv,prob=0.3,seed=2;"
+                                   "again:read,prob=0.5,seed=3;reorder:send,prob=0.2,seed=4",
+                                   fault_log));
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto holder = cluster.Connect(1);
+  auto puller = cluster.Connect(2);
+  std::vector<size_t> sizes = {1024, 1024, 1024, 1024, 1 << 20, 1 << 20, 8 << 20, 8 << 20};
+  std::vector<ObjectId> ids;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    ids.push_back(ObjectId::Random());
+    Put(*holder, ids.back(), RandomBytes(sizes[i], 200 + i));
+  }
+  Status fetched = puller->Fetch(ids, 60000);
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString() << "\n" << cluster.Log(2, "manager");
+  for (size_t i = 0; i < sizes.size(); ++i) ExpectObject(*puller, ids[i], RandomBytes(sizes[i], 200 + i));
+  std::string injected = ReadFile(fault_log);
+  EXPECT_NE(injected.find(" again send"), std::string::npos) << injected;
+  EXPECT_NE(injected.find(" again read"), std::string::npos) << injected;
+  unlink(fault_log.c_str());
+}
+
+// Reference count of id in the node's store (-1: not there).
+int RefCount(Cluster& cluster, int node, const ObjectId& id) {
+  auto objects = cluster.Connect(node)->List();
+  if (!objects.ok()) return -1;
+  for (const auto& info : *objects) {
+    if (info.id == id) return info.ref_count;
+  }
+  return -1;
+}
+
+// Every FINISH is lost: the holder's loan runs out, it closes the
+// connection and releases the object instead of pinning it for as long as
+// the connection is cached.
+TEST(TransferFailureTest, LostFinishEndsTheLoanWhenItsLeaseRunsOut) {
+  std::string fault_log = TempPath("lost-finish");
+  unlink(fault_log.c_str());
+  Cluster cluster(2, false, int64_t(1) << 30, FaultEnvironment("drop:send,kind=11", fault_log),
+                  kQuickStall);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  ObjectId id = ObjectId::Random();
+  Put(*cluster.Connect(1), id, RandomBytes(4 << 20, 9));
+  auto puller = cluster.Connect(2);
+  ASSERT_TRUE(puller->Fetch({id}, 20000).ok());
+  ExpectObject(*puller, id, RandomBytes(4 << 20, 9));
+  EXPECT_NE(ReadFile(fault_log).find(" drop send"), std::string::npos) << ReadFile(fault_log);
+  EXPECT_TRUE(test::WaitFor([&] { return RefCount(cluster, 1, id) == 0; }, std::chrono::seconds(20)))
+      << "the holder still pins the object: ref count " << RefCount(cluster, 1, id);
+  EXPECT_NE(cluster.Log(1, "manager").find("without a FINISH"), std::string::npos);
+  unlink(fault_log.c_str());
+}
+
+// A FINISH that cannot be sent closes the connection (the holder would wait
+// for nothing); the holder then releases the object, and the next fetch
+// connects afresh.
+TEST(TransferFailureTest, FailedFinishClosesTheConnectionAndReleasesTheObject) {
+  std::string fault_log = TempPath("failed-finish");
+  unlink(fault_log.c_str());
+  Cluster cluster(2, false, int64_t(1) << 30,
+                  FaultEnvironment("fail=IO:send,kind=11,count=1", fault_log));
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto holder = cluster.Connect(1);
+  auto puller = cluster.Connect(2);
+  ObjectId first = ObjectId::Random(), second = ObjectId::Random();
+  Put(*holder, first, RandomBytes(4 << 20, 11));
+  Put(*holder, second, RandomBytes(4 << 20, 12));
+  ASSERT_TRUE(puller->Fetch({first}, 20000).ok());
+  EXPECT_NE(ReadFile(fault_log).find(" fail send"), std::string::npos) << ReadFile(fault_log);
+  EXPECT_TRUE(test::WaitFor([&] { return RefCount(cluster, 1, first) == 0; },
+                            std::chrono::seconds(10)))
+      << "the holder still pins the object";
+  EXPECT_NE(cluster.Log(2, "manager").find("closing connection to node node1"), std::string::npos)
+      << cluster.Log(2, "manager");
+  Status again = puller->Fetch({second}, 20000);
+  ASSERT_TRUE(again.ok()) << again.ToString();
+  ExpectObject(*puller, second, RandomBytes(4 << 20, 12));
+  unlink(fault_log.c_str());
 }
 
 }  // namespace

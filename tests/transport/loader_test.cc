@@ -167,6 +167,43 @@ TEST(LoaderTest, NullFunctionInTable) {
   EXPECT_TRUE(Contains(status, "no 'recv' function")) << status.ToString();
 }
 
+TEST(LoaderTest, TableCoveringPollCompletionsMustNotLeaveItNull) {
+  Status status = ExpectLoadFailure(BadPlugin("nullpoll"), BadPlugin("nullpoll"));
+  EXPECT_TRUE(Contains(status, "covers 'poll_completions', but that function is NULL"))
+      << status.ToString();
+  EXPECT_EQ(status.code(), StatusCode::kNotSupported);
+}
+
+TEST(LoaderTest, TableWithoutTheAppendedFieldsLoads) {
+  // Built before poll_completions was appended (struct_size ends at cancel);
+  // the slot past its end is NULL and must not be looked at.
+  auto old_table = Plugin::Load(BadPlugin("oldtable"), QuietOptions());
+  ASSERT_TRUE(old_table.ok()) << old_table.status().ToString();
+  EXPECT_EQ(old_table.value()->api().struct_size, PLASMA_TP_V1_MIN_SIZE);
+  EXPECT_FALSE(old_table.value()->has_poll_completions());
+
+  ScopedEnv path(kTransportPathEnv, kPluginDir);
+  auto socket = Plugin::Load("socket", QuietOptions());
+  ASSERT_TRUE(socket.ok()) << socket.status().ToString();
+  EXPECT_GE(socket.value()->api().struct_size, PLASMA_TP_V1_SIZE_WITH_POLL_COMPLETIONS);
+  EXPECT_TRUE(socket.value()->has_poll_completions());
+}
+
+TEST(LoaderTest, PassesTheLocalAddressToInit) {
+  // The socket plugin checks init's local_address, so a malformed one shows
+  // that the loader passed PluginOptions::local_address through.
+  ScopedEnv path(kTransportPathEnv, kPluginDir);
+  PluginOptions options = QuietOptions();
+  options.local_address = "[fd00::1";
+  auto loaded = Plugin::Load("socket", options);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_TRUE(Contains(loaded.status(), "init failed")) << loaded.status().ToString();
+  EXPECT_TRUE(Contains(loaded.status(), "[fd00::1")) << loaded.status().ToString();
+  options.local_address = "127.0.0.1:0";
+  auto good = Plugin::Load("socket", options);
+  EXPECT_TRUE(good.ok()) << good.status().ToString();
+}
+
 TEST(LoaderTest, InitFailureQuotesThePluginsReason) {
   Status status = ExpectLoadFailure(BadPlugin("init"), BadPlugin("init"));
   EXPECT_TRUE(Contains(status, "init failed")) << status.ToString();

@@ -1,8 +1,14 @@
 // Socket-plugin specifics: its properties, its address format, and its
 // unexpected-message backpressure. The generic behaviour is covered by
 // transport_conformance_test.cc.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdlib>
 
+#include "plugins/socket/wire_format.h"
 #include "tests/transport/transport_test_util.h"
 
 namespace plasma::transport::testing {
@@ -22,9 +28,40 @@ TEST(SocketPluginTest, ReportsProperties) {
   EXPECT_GT(props.max_message_size, 256ull << 20);
   EXPECT_GT(props.max_address_size, 0u);
   EXPECT_GT(props.max_rkey_size, 0u);
+  EXPECT_EQ(props.max_inflight, 0u);  // posts queue; nothing limits the wire but TCP
   ASSERT_NE(props.description, nullptr);
   EXPECT_STRNE(props.description, "");
   EXPECT_STREQ(plugin->api().strerror(PLASMA_TP_ERR_BAD_RKEY), "bad remote key");
+  EXPECT_TRUE(plugin->has_poll_completions());
+}
+
+// init() gets the bind hint listen() will get (decision 5). TCP needs no
+// device chosen in advance, so the socket plugin only checks its syntax (no
+// name lookup) and otherwise ignores it.
+TEST(SocketPluginTest, InitChecksTheLocalAddress) {
+  UseBuiltPlugins();
+  for (const char* good : {"", "127.0.0.1", "127.0.0.1:0", ":7000", "[::1]", "[::1]:7000", "::1",
+                           "node-7.cluster.example", "0.0.0.0:65535"}) {
+    SCOPED_TRACE(good);
+    PluginOptions options = QuietOptions();
+    options.local_address = good;
+    auto loaded = Plugin::Load("socket", options);
+    EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
+  }
+  for (const char* bad : {"[::1", "127.0.0.1:99999", "host:port", "two words", "[nonsense]:1",
+                          "1:2:3:zz", "a:1:"}) {
+    SCOPED_TRACE(bad);
+    PluginOptions options = QuietOptions();
+    options.log = [](int, const std::string&) {};
+    options.local_address = bad;
+    auto loaded = Plugin::Load("socket", options);
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument) << loaded.status().ToString();
+    const std::string& message = loaded.status().message();
+    EXPECT_NE(message.find("init failed: bad or unusable address"), std::string::npos) << message;
+    EXPECT_NE(message.find("is not a bind hint"), std::string::npos) << message;
+    EXPECT_NE(message.find(bad), std::string::npos) << message;
+  }
 }
 
 TEST(SocketPluginTest, BindHintsAndAddressFormat) {
@@ -59,6 +96,100 @@ class SocketPair : public ConnectedPair {
   }
 };
 
+// Decision 4: nothing breaks with 100,000 posts in flight on one
+// connection (the receives posted newest first, so matching must not scan).
+// The old plugin refused posts beyond 65,536 with ERR_AGAIN.
+TEST_F(SocketPair, HundredThousandPostsOnOneConnection) {
+  ASSERT_NO_FATAL_FAILURE(PostManyBeforeProgress(a_, b_, 100000));
+  ExpectConnectionUsable(a_, b_, 1 << 20, 5);
+}
+
+// Decision 3: with registration forced on, the helpers pass a `mem` for
+// every READ buffer and every send/recv above the eager threshold (what a
+// REGISTRATION_REQUIRED plugin gets); the socket plugin checks them.
+class SocketPairWithRegistration : public SocketPair {
+ protected:
+  void SetUp() override {
+    ForceRegistration() = true;
+    SocketPair::SetUp();
+  }
+  void TearDown() override {
+    SocketPair::TearDown();
+    ForceRegistration() = false;
+  }
+};
+
+TEST_F(SocketPairWithRegistration, TransfersAndReadsPassTheirRegistration) {
+  ASSERT_NO_FATAL_FAILURE(ExpectConnectionUsable(a_, b_, 8 << 20, 6));
+  std::vector<uint8_t> region = Pattern(8 << 20, 61), into(region.size(), 0);
+  plasma_tp_mem_t mem = nullptr;
+  plasma_tp_rkey_t rkey = nullptr;
+  ASSERT_NO_FATAL_FAILURE(ShareForRead(b_, a_, region.data(), region.size(), &mem, &rkey));
+  Pending read(&a_, a_.Read(into.data(), into.size(), reinterpret_cast<uintptr_t>(region.data()),
+                            rkey));
+  ASSERT_EQ(a_.request_mems.size(), 1u) << "the helper did not register the READ buffer";
+  ASSERT_TRUE(WaitAll({&a_, &b_}, {&read}));
+  EXPECT_EQ(read.completion.status, PLASMA_TP_OK);
+  EXPECT_TRUE(into == region);
+  EXPECT_TRUE(a_.request_mems.empty()) << "the READ's registration was not released";
+  // A READ buffer outside the registration passed with it is refused.
+  plasma_tp_mem_t local = nullptr;
+  ASSERT_EQ(a_.api().mem_register(a_.ctx(), into.data(), 4096, PLASMA_TP_ACCESS_LOCAL, &local),
+            PLASMA_TP_OK);
+  plasma_tp_request_t req = nullptr;
+  EXPECT_EQ(a_.api().read(a_.ctx(), a_.conn, into.data(), 8192, local,
+                          reinterpret_cast<uintptr_t>(region.data()), rkey, &req),
+            PLASMA_TP_ERR_OUT_OF_BOUNDS);
+  EXPECT_EQ(a_.api().mem_deregister(a_.ctx(), local), PLASMA_TP_OK);
+  EXPECT_EQ(a_.api().rkey_release(a_.ctx(), rkey), PLASMA_TP_OK);
+  EXPECT_EQ(b_.api().mem_deregister(b_.ctx(), mem), PLASMA_TP_OK);
+}
+
+// A peer that puts a tag above the host's 48 bits on the wire breaks the
+// protocol: the connection fails with PROTOCOL instead of delivering it.
+TEST(SocketPluginTest, PeerTagAboveTheHostsBitsIsAProtocolError) {
+  auto plugin = LoadPlugin("socket");
+  ASSERT_TRUE(plugin);
+  Endpoint server;
+  server.plugin = std::move(plugin);
+  const plasma_tp_v1_t& api = server.api();
+  plasma_tp_listener_t listener = nullptr;
+  ASSERT_EQ(api.listen(server.ctx(), "127.0.0.1:0", &listener), PLASMA_TP_OK);
+  const void* blob = nullptr;
+  size_t len = 0;
+  ASSERT_EQ(api.listener_address(server.ctx(), listener, &blob, &len), PLASMA_TP_OK);
+  std::string text(static_cast<const char*>(blob), len);
+  int port = std::atoi(text.substr(text.rfind(':') + 1).c_str());
+
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  uint8_t frames[2 * plasma_socket::kFrameHeaderSize];
+  plasma_socket::FrameHeader hello;
+  hello.type = plasma_socket::FrameType::kHello;
+  hello.tag = plasma_socket::kHelloMagic;
+  hello.id = plasma_socket::kProtocolVersion;
+  plasma_socket::EncodeFrameHeader(hello, frames);
+  plasma_socket::FrameHeader eager;
+  eager.type = plasma_socket::FrameType::kEager;
+  eager.tag = 1ull << 60;
+  plasma_socket::EncodeFrameHeader(eager, frames + plasma_socket::kFrameHeaderSize);
+  ASSERT_EQ(write(fd, frames, sizeof(frames)), ssize_t(sizeof(frames)));
+
+  ASSERT_TRUE(ProgressUntil({&server}, [&] {
+    if (server.conn == nullptr) api.accept(server.ctx(), listener, &server.conn);
+    return server.conn != nullptr &&
+           api.conn_status(server.ctx(), server.conn) == PLASMA_TP_ERR_PROTOCOL;
+  }, std::chrono::seconds(30)));
+  plasma_tp_completion_t info{};
+  EXPECT_NE(api.probe(server.ctx(), server.conn, 0, kAnyTag, &info), PLASMA_TP_OK);
+  close(fd);
+}
+
 // With a tiny unexpected-message budget the receiver stops reading until
 // receives are posted, instead of buffering without bound.
 class SmallUnexpectedBudget : public SocketPair {
@@ -80,20 +211,20 @@ TEST_F(SmallUnexpectedBudget, ReceiverPushesBackThenCatchesUp) {
   }
   plasma_tp_completion_t info{};
   ASSERT_TRUE(ProgressUntil({&a_, &b_}, [&] {
-    return b_.api().probe(b_.ctx(), b_.conn, 0, kAllBits, &info) == PLASMA_TP_OK;
+    return b_.api().probe(b_.ctx(), b_.conn, 0, kExact, &info) == PLASMA_TP_OK;
   }));
   for (int i = 0; i < 100; ++i) {
     a_.Progress();
     b_.Progress();
   }
   // Only about the budget's worth was taken off the socket.
-  EXPECT_EQ(b_.api().probe(b_.ctx(), b_.conn, kCount - 1, kAllBits, &info),
+  EXPECT_EQ(b_.api().probe(b_.ctx(), b_.conn, kCount - 1, kExact, &info),
             PLASMA_TP_IN_PROGRESS);
 
   std::vector<std::vector<uint8_t>> received(kCount, std::vector<uint8_t>(1000));
   std::vector<Pending> recvs(kCount);
   for (int i = kCount - 1; i >= 0; --i) {
-    recvs[i] = Pending(&b_, b_.Recv(i, kAllBits, received[i].data(), received[i].size()));
+    recvs[i] = Pending(&b_, b_.Recv(i, kExact, received[i].data(), received[i].size()));
   }
   std::vector<Pending*> all;
   for (int i = 0; i < kCount; ++i) {
@@ -105,6 +236,12 @@ TEST_F(SmallUnexpectedBudget, ReceiverPushesBackThenCatchesUp) {
     ASSERT_EQ(recvs[i].completion.status, PLASMA_TP_OK) << i;
     ASSERT_EQ(received[i], sent[i]) << i;
   }
+}
+
+// Draining unmatched messages (decision 2) while the receiver pushes back:
+// only part of them arrive before the receives are posted.
+TEST_F(SmallUnexpectedBudget, DrainingUnderBackpressureLeavesTheConnectionUsable) {
+  DrainUnmatchedThenUse(a_, b_, 2000);
 }
 
 // With the eager threshold at 0 every message, even an empty one, goes
@@ -126,14 +263,14 @@ TEST_F(EverythingRendezvous, SmallAndEmptyMessagesStillArrive) {
   Pending s1(&a_, a_.Send(11, one.data(), one.size()));
   plasma_tp_completion_t info{};
   ASSERT_TRUE(ProgressUntil({&a_, &b_}, [&] {
-    return b_.api().probe(b_.ctx(), b_.conn, 11, kAllBits, &info) == PLASMA_TP_OK;
+    return b_.api().probe(b_.ctx(), b_.conn, 11, kExact, &info) == PLASMA_TP_OK;
   }));
   EXPECT_FALSE(s1.Poll());  // waits for our clear-to-send
   std::vector<uint8_t> got_one(1), got_hundred(100);
   uint8_t unused = 0;
-  Pending r0(&b_, b_.Recv(10, kAllBits, &unused, 0));
-  Pending r1(&b_, b_.Recv(11, kAllBits, got_one.data(), got_one.size()));
-  Pending r2(&b_, b_.Recv(12, kAllBits, got_hundred.data(), got_hundred.size()));
+  Pending r0(&b_, b_.Recv(10, kExact, &unused, 0));
+  Pending r1(&b_, b_.Recv(11, kExact, got_one.data(), got_one.size()));
+  Pending r2(&b_, b_.Recv(12, kExact, got_hundred.data(), got_hundred.size()));
   Pending s2(&a_, a_.Send(12, hundred.data(), hundred.size()));
   ASSERT_TRUE(WaitAll({&a_, &b_}, {&s0, &s1, &s2, &r0, &r1, &r2}));
   for (Pending* p : {&s0, &s1, &s2, &r0, &r1, &r2}) EXPECT_EQ(p->completion.status, PLASMA_TP_OK);

@@ -3,6 +3,8 @@
  * also proves plasma_transport.h works from C. */
 #include "transport/plasma_transport.h"
 
+#include <string.h>
+
 static const char* bad_strerror(int status) { return plasma_tp_default_strerror(status); }
 
 static int bad_init(const plasma_tp_init_params_t* params, plasma_tp_context_t* out_ctx) {
@@ -21,9 +23,27 @@ static int bad_init(const plasma_tp_init_params_t* params, plasma_tp_context_t* 
 }
 
 static int bad_ctx_only(plasma_tp_context_t ctx) { (void)ctx; return PLASMA_TP_ERR_UNSUPPORTED; }
+#if defined(BAD_OLDTABLE)
+/* Not broken at all: a table built before poll_completions() was appended,
+ * which must load. query() works so that the load gets that far. */
+static int bad_query(plasma_tp_context_t ctx, plasma_tp_properties_t* p) {
+  plasma_tp_properties_t mine;
+  (void)ctx;
+  if (p == NULL || p->struct_size < PLASMA_TP_PROPERTIES_MIN_SIZE) return PLASMA_TP_ERR_INVALID_ARGUMENT;
+  memset(&mine, 0, sizeof(mine));
+  mine.struct_size = (uint32_t)(p->struct_size < sizeof(mine) ? p->struct_size : sizeof(mine));
+  mine.max_message_size = 1;
+  mine.max_address_size = 1;
+  mine.max_rkey_size = 1;
+  mine.description = "a v1 table without the appended fields";
+  memcpy(p, &mine, mine.struct_size);
+  return PLASMA_TP_OK;
+}
+#else
 static int bad_query(plasma_tp_context_t ctx, plasma_tp_properties_t* p) {
   (void)ctx; (void)p; return PLASMA_TP_ERR_UNSUPPORTED;
 }
+#endif
 static int bad_wait_fd(plasma_tp_context_t ctx, int* fd) { (void)ctx; (void)fd; return PLASMA_TP_ERR_UNSUPPORTED; }
 static int bad_listen(plasma_tp_context_t c, const char* h, plasma_tp_listener_t* o) {
   (void)c; (void)h; (void)o; return PLASMA_TP_ERR_UNSUPPORTED;
@@ -73,6 +93,12 @@ static int bad_test(plasma_tp_context_t c, plasma_tp_request_t r, plasma_tp_comp
   (void)c; (void)r; (void)o; return PLASMA_TP_ERR_UNSUPPORTED;
 }
 static int bad_cancel(plasma_tp_context_t c, plasma_tp_request_t r) { (void)c; (void)r; return PLASMA_TP_ERR_UNSUPPORTED; }
+#if !defined(BAD_NULLPOLL) && !defined(BAD_OLDTABLE)
+static int bad_poll_completions(plasma_tp_context_t c, plasma_tp_request_completion_t* out, size_t max,
+                                size_t* count) {
+  (void)c; (void)out; (void)max; (void)count; return PLASMA_TP_ERR_UNSUPPORTED;
+}
+#endif
 
 #if defined(BAD_NOSYMBOL)
 #define BAD_TABLE_SYMBOL plasma_transport_v0 /* wrong name: the v1 symbol is missing */
@@ -89,6 +115,8 @@ const plasma_tp_v1_t BAD_TABLE_SYMBOL = {
 #endif
 #if defined(BAD_SIZE)
     8u,
+#elif defined(BAD_OLDTABLE)
+    (uint32_t)PLASMA_TP_V1_MIN_SIZE, /* ends at cancel: no poll_completions */
 #else
     sizeof(plasma_tp_v1_t),
 #endif
@@ -123,4 +151,9 @@ const plasma_tp_v1_t BAD_TABLE_SYMBOL = {
     bad_read,
     bad_test,
     bad_cancel,
+#if defined(BAD_NULLPOLL) || defined(BAD_OLDTABLE)
+    NULL, /* NULLPOLL: covered by struct_size yet NULL; OLDTABLE: beyond struct_size */
+#else
+    bad_poll_completions,
+#endif
 };
