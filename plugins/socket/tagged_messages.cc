@@ -24,8 +24,17 @@ void QueueClearToSend(Connection* conn, uint64_t transfer_id, int status) {
   conn->QueueFrame(cts, nullptr, 0, nullptr, false);
 }
 
+void ProtocolError(Connection* conn, const char* what);
+
 // A receive matched a rendezvous request: ask for the data, or refuse it.
 void AcceptRendezvous(Connection* conn, Request* req, uint64_t transfer_id, uint64_t length) {
+  if (conn->recvs_awaiting_data.count(transfer_id) != 0) {
+    // A peer reusing a transfer id it has not finished would make two
+    // receives share one slot; the connection is failed instead.
+    CompleteRequest(req, PLASMA_TP_ERR_PROTOCOL, 0);
+    ProtocolError(conn, "rendezvous transfer id reused while in flight");
+    return;
+  }
   if (length > req->length) {
     CompleteRequest(req, PLASMA_TP_ERR_MESSAGE_TOO_LARGE, length);
     QueueClearToSend(conn, transfer_id, PLASMA_TP_ERR_MESSAGE_TOO_LARGE);
@@ -244,7 +253,11 @@ void OnClearToSend(Connection* conn, const FrameHeader& header) {
   conn->sends_awaiting_cts.erase(found);
   if (header.status != PLASMA_TP_OK) {
     // The receiver refused (its buffer is too small); the sender learns too.
-    CompleteRequest(req, header.status < 0 ? header.status : PLASMA_TP_ERR_PROTOCOL, 0);
+    // Only a refusal for size is a peer's to give; anything else is noise.
+    CompleteRequest(req, header.status == PLASMA_TP_ERR_MESSAGE_TOO_LARGE
+                             ? PLASMA_TP_ERR_MESSAGE_TOO_LARGE
+                             : PLASMA_TP_ERR_PROTOCOL,
+                    0);
     return;
   }
   FrameHeader data;
