@@ -30,6 +30,11 @@ TEST(TransferFailureTest, FrozenHolderIsGivenUpOnInsteadOfWaitingOutTheFetch) {
   auto puller = cluster.Connect(2);
   ObjectId id = ObjectId::Random();
   Put(*cluster.Connect(1), id, RandomBytes(1 << 20, 3));
+  // The holder announces in the order of its store's notifications: once a
+  // probe put after id can be fetched, id is announced too.
+  ObjectId probe = ObjectId::Random();
+  Put(*cluster.Connect(1), probe, "probe");
+  ASSERT_TRUE(puller->Fetch({probe}, 20000).ok());
   cluster.FreezeManager(1);
   Thaw thaw{cluster, 1};
   Status fetched = puller->Fetch({id}, 30000);
