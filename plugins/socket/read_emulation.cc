@@ -64,7 +64,11 @@ void OnReadResponse(Connection* conn, const FrameHeader& header) {
     return;
   }
   if (failed) {
-    CompleteRequest(req, header.status < 0 ? header.status : PLASMA_TP_ERR_PROTOCOL, 0);
+    // A holder refuses a READ only for its key or its range; any other
+    // status from a peer is noise, not something to hand the host.
+    bool refusal = header.status == PLASMA_TP_ERR_BAD_RKEY ||
+                   header.status == PLASMA_TP_ERR_OUT_OF_BOUNDS;
+    CompleteRequest(req, refusal ? header.status : PLASMA_TP_ERR_PROTOCOL, 0);
     conn->BeginPayload(RxSink{nullptr, 0});
     return;
   }

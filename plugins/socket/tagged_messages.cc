@@ -27,24 +27,27 @@ void QueueClearToSend(Connection* conn, uint64_t transfer_id, int status) {
 void ProtocolError(Connection* conn, const char* what);
 
 // A receive matched a rendezvous request: ask for the data, or refuse it.
-void AcceptRendezvous(Connection* conn, Request* req, uint64_t transfer_id, uint64_t length) {
+// False when the request made the connection fail (its unexpected messages
+// are freed then).
+bool AcceptRendezvous(Connection* conn, Request* req, uint64_t transfer_id, uint64_t length) {
   if (conn->recvs_awaiting_data.count(transfer_id) != 0) {
     // A peer reusing a transfer id it has not finished would make two
     // receives share one slot; the connection is failed instead.
     CompleteRequest(req, PLASMA_TP_ERR_PROTOCOL, 0);
     ProtocolError(conn, "rendezvous transfer id reused while in flight");
-    return;
+    return false;
   }
   if (length > req->length) {
     CompleteRequest(req, PLASMA_TP_ERR_MESSAGE_TOO_LARGE, length);
     QueueClearToSend(conn, transfer_id, PLASMA_TP_ERR_MESSAGE_TOO_LARGE);
-    return;
+    return true;
   }
   req->stage = RequestStage::kAwaitingData;
   req->transfer_id = transfer_id;
   req->expected_length = length;
   conn->recvs_awaiting_data[transfer_id] = req;
   QueueClearToSend(conn, transfer_id, PLASMA_TP_OK);
+  return true;
 }
 
 bool IsExact(uint64_t mask) { return mask == PLASMA_TP_TAG_EXACT; }
@@ -133,7 +136,7 @@ void PostRecv(Connection* conn, Request* req) {
     req->result.tag = msg->tag;
     const bool landing_now = conn->in_payload && conn->sink.unexpected == msg;
     if (msg->rendezvous) {
-      AcceptRendezvous(conn, req, msg->transfer_id, msg->length);
+      if (!AcceptRendezvous(conn, req, msg->transfer_id, msg->length)) return;  // msg is gone
     } else if (msg->length > req->length) {
       CompleteRequest(req, PLASMA_TP_ERR_MESSAGE_TOO_LARGE, msg->length);
       if (landing_now) conn->sink = RxSink{nullptr, msg->length, conn->sink.received};

@@ -4,10 +4,12 @@
 # out-of-memory, leaving the input in ARTIFACT_DIR.
 # Usage: run_fuzzer.sh FUZZER CORPUS_DIR ARTIFACT_DIR SECONDS
 set -euo pipefail
-fuzzer=$1 corpus=$2 artifacts=$3 seconds=$4
+fuzzer=$(readlink -f "$1") corpus=$2 artifacts=$3 seconds=$4
+mkdir -p "$artifacts"
+artifacts=$(cd "$artifacts" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/plasma-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/corpus" "$artifacts"
+mkdir -p "$work/corpus"
 if [ -d "$corpus" ]; then cp -R "$corpus/." "$work/corpus/"; fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
