@@ -10,6 +10,7 @@
 //
 // Usage: remote_fetch [--transports socket,ucx] [--min-size BYTES] [--max-size BYTES]
 //                     [--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]
+//                     [--manager-arg ARG]...  (e.g. --manager-arg --verify-digests)
 // (--raw-serve / --raw-fetch ADDRESS PORT SIZE COUNT: the raw-TCP baseline's
 // two ends, run by the benchmark itself, in the nodes' namespaces with --netns.)
 #include <hiredis/hiredis.h>
@@ -240,6 +241,7 @@ int main(int argc, char** argv) {
   bool netns = false;
   bool iperf = true;
   std::vector<std::string> transports;
+  std::string manager_args;  // passed to every plasma-manager through plasma-cluster
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--csv" && i + 1 < argc) {
@@ -256,13 +258,16 @@ int main(int argc, char** argv) {
       netns = true;
     } else if (arg == "--no-iperf") {
       iperf = false;
+    } else if (arg == "--manager-arg" && i + 1 < argc) {
+      manager_args += std::string(" --manager-arg ") + argv[++i];
     } else if (arg == "--transports" && i + 1 < argc) {
       std::istringstream list(argv[++i]);
       std::string name;
       while (std::getline(list, name, ',')) transports.push_back(name);
     } else {
       std::cerr << "usage: remote_fetch [--transports a,b] [--min-size BYTES] [--max-size BYTES] "
-                   "[--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]\n";
+                   "[--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf] "
+                   "[--manager-arg ARG]...\n";
       return 2;
     }
   }
@@ -289,7 +294,7 @@ int main(int argc, char** argv) {
     int code;
     std::string out = Run("PLASMA_TRANSPORT=" + transport + " " + cluster + " up --nodes 2 --dir " +
                               dir.path() + "/cluster --capacity " + std::to_string(capacity) +
-                              (netns ? " --netns" : ""),
+                              (netns ? " --netns" : "") + manager_args,
                           &code);
     if (code != 0) {
       std::cerr << "remote_fetch: cluster with transport " << transport << " failed:\n" << out;

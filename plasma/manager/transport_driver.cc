@@ -148,6 +148,9 @@ void TransportDriver::Fail(int code, const char* what) {
     PLASMA_LOG(kError) << why.ToString() << "; retrying with back-off";
     backoff_ms_ = kFirstBackoffMs;
     failed_ = true;
+    // The fd may stay readable with work progress() cannot do: stop
+    // listening to it, or the event loop spins; the back-off timer retries.
+    if (wait_fd_ >= 0) loop_->SetEvents(wait_fd_, 0);
     on_failed_(why);
   } else {
     backoff_ms_ = std::min(backoff_ms_ * 2, kMaxBackoffMs);
@@ -173,6 +176,7 @@ void TransportDriver::Pass() {
   if (!broken && failed_) {
     PLASMA_LOG(kInfo) << "transport " << ops_->name << " works again";
     failed_ = false;
+    if (wait_fd_ >= 0) loop_->SetEvents(wait_fd_, EPOLLIN);
   }
   in_pass_ = false;
   if (failed_) {

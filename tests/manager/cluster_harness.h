@@ -108,6 +108,22 @@ class Cluster {
         << "node" << node << " manager survived SIGKILL";
   }
 
+  // Starts node's manager again (after KillManager), listening on `listen`;
+  // true once it has registered with Redis.
+  bool RestartManager(int node, const std::string& listen) {
+    killed_.erase({node, "manager"});
+    std::string dir = NodeDir(node);
+    int code;
+    RunShell(std::string(PLASMA_MANAGER_PATH) + " --store-socket " + dir + "/store.sock --socket " +
+                 dir + "/manager.sock --redis " + env("REDIS_ADDRESS") + " --node node" +
+                 std::to_string(node) + " --listen " + listen + " >" + dir +
+                 "/manager.log 2>&1 & echo $! >" + dir + "/manager.pid",
+             &code);
+    return code == 0 &&
+           test::WaitFor([&] { return Log(node, "manager").find("registering node") != std::string::npos; },
+                         std::chrono::seconds(10));
+  }
+
   // A frozen manager (SIGSTOP): alive, its sockets open, answering nothing.
   void FreezeManager(int node) { kill(Pid(node, "manager"), SIGSTOP); }
   void ThawManager(int node) { kill(Pid(node, "manager"), SIGCONT); }

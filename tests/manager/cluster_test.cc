@@ -238,18 +238,7 @@ TEST(ClusterTest, PeerRestartedOnTheSameAddressIsReconnected) {
   ASSERT_NE(at, std::string::npos) << log;
   std::string address = log.substr(at + 13, log.find(',', at) - at - 13);
   cluster.KillManager(1);
-  std::string dir = cluster.NodeDir(1);
-  int code;
-  std::string out = RunShell(
-      std::string(PLASMA_MANAGER_PATH) + " --store-socket " + dir + "/store.sock --socket " + dir +
-          "/manager.sock --redis " + cluster.env("REDIS_ADDRESS") + " --node node1 --listen " +
-          address + " >" + dir + "/manager.log 2>&1 & echo $! >" + dir + "/manager.pid",
-      &code);
-  ASSERT_EQ(code, 0) << out;
-  ASSERT_TRUE(test::WaitFor(
-      [&] { return cluster.Log(1, "manager").find("registering node") != std::string::npos; },
-      std::chrono::seconds(10)))
-      << cluster.Log(1, "manager");
+  ASSERT_TRUE(cluster.RestartManager(1, address)) << cluster.Log(1, "manager");
   ObjectId after = ObjectId::Random();
   Put(*holder, after, data);
   Status fetched = puller->Fetch({after}, 20000);

@@ -6,6 +6,9 @@
 // steps, and every wait is bounded.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -130,19 +133,7 @@ TEST(TransferFailureTest, PeerRestartedOnANewPortIsFoundThere) {
   Put(*holder, before, data);
   ASSERT_TRUE(puller->Fetch({before}, 20000).ok());  // node 2 caches node 1's address
   cluster.KillManager(1);
-  std::string dir = cluster.NodeDir(1);
-  int code;
-  std::string out = RunShell(
-      std::string(PLASMA_MANAGER_PATH) + " --store-socket " + dir + "/store.sock --socket " + dir +
-          "/manager.sock --redis " + cluster.env("REDIS_ADDRESS") +
-          " --node node1 --listen 127.0.0.1 >" + dir + "/manager.log 2>&1 & echo $! >" + dir +
-          "/manager.pid",
-      &code);
-  ASSERT_EQ(code, 0) << out;
-  ASSERT_TRUE(test::WaitFor(
-      [&] { return cluster.Log(1, "manager").find("registering node") != std::string::npos; },
-      std::chrono::seconds(10)))
-      << cluster.Log(1, "manager");
+  ASSERT_TRUE(cluster.RestartManager(1, "127.0.0.1")) << cluster.Log(1, "manager");
   ObjectId after = ObjectId::Random();
   Put(*holder, after, data);
   Status fetched = puller->Fetch({after}, 20000);
@@ -250,6 +241,103 @@ TEST(TransferFailureTest, FailedFinishClosesTheConnectionAndReleasesTheObject) {
   ASSERT_TRUE(again.ok()) << again.ToString();
   ExpectObject(*puller, second, RandomBytes(4 << 20, 12));
   unlink(fault_log.c_str());
+}
+
+// Writes `rules` to path atomically (the plugin re-reads it at progress()).
+void WriteRules(const std::string& path, const std::string& rules) {
+  std::string staging = path + ".new";
+  std::ofstream(staging) << rules << "\n";
+  rename(staging.c_str(), path.c_str());
+}
+
+// A transport whose progress() fails is backed off from, not spun on, and
+// used again once it works: counted by the injections (each failing call
+// is one line of the fault log), not by the clock.
+TEST(TransferFailureTest, BrokenTransportIsBackedOffFromAndUsedAgainWhenItRecovers) {
+  std::string fault_log = TempPath("broken-progress");
+  std::string rules = TempPath("broken-progress-rules");
+  unlink(fault_log.c_str());
+  WriteRules(rules, "");
+  Cluster cluster(2, false, int64_t(1) << 30,
+                  FaultEnvironment("", fault_log) + " PLASMA_FAULT_FILE=" + rules);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  ObjectId id = ObjectId::Random();
+  Put(*cluster.Connect(1), id, RandomBytes(1 << 20, 5));
+  WriteRules(rules, "error=IO:progress");
+  // A fetch makes the managers progress, and so meet the broken context.
+  auto puller = cluster.Connect(2);
+  Status fetched;
+  std::thread fetcher([&] { fetched = puller->Fetch({id}, 30000); });
+  // Two seconds of a broken context: a manager that spun would fail tens of
+  // thousands of progress() calls; backing off from 100 ms, about a handful.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::string log = ReadFile(fault_log);
+  size_t failures = std::count(log.begin(), log.end(), '\n');
+  EXPECT_GT(failures, 0u) << "the fault never fired";
+  EXPECT_LT(failures, 200u) << "progress() was called " << failures << " times while failing";
+  EXPECT_NE(cluster.Log(2, "manager").find("retrying with back-off"), std::string::npos);
+  WriteRules(rules, "");
+  fetcher.join();
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString() << "\n" << cluster.Log(2, "manager");
+  ExpectObject(*puller, id, RandomBytes(1 << 20, 5));
+  EXPECT_NE(cluster.Log(2, "manager").find("works again"), std::string::npos);
+  unlink(fault_log.c_str());
+  unlink(rules.c_str());
+}
+
+// A node with a small store, started by hand beside a cluster (same Redis).
+struct SmallNode {
+  std::string dir;
+  pid_t store = -1, manager = -1;
+  ~SmallNode() {
+    for (pid_t pid : {manager, store}) {
+      if (pid > 0) kill(pid, SIGKILL);
+    }
+  }
+};
+
+// A HEADER naming an object larger than the whole local store is refused
+// with a clear error before anything is created (a peer's size could
+// otherwise make the store evict everything it holds).
+TEST(TransferFailureTest, ObjectLargerThanTheLocalStoreIsRefusedClearly) {
+  Cluster cluster(1, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  ObjectId id = ObjectId::Random();
+  Put(*cluster.Connect(1), id, RandomBytes(32 << 20, 8));
+  SmallNode small;
+  small.dir = cluster.dir() + "/small";
+  mkdir(small.dir.c_str(), 0755);
+  std::string store_bin = std::string(PLASMA_MANAGER_PATH);
+  store_bin = store_bin.substr(0, store_bin.rfind('/')) + "/plasma-store-server";
+  int code;
+  std::string out = RunShell(store_bin + " -m " + std::to_string(16 << 20) + " -s " + small.dir +
+                                 "/store.sock >" + small.dir + "/store.log 2>&1 & echo $!",
+                             &code);
+  ASSERT_EQ(code, 0) << out;
+  small.store = std::stoi(out);
+  ASSERT_TRUE(test::WaitFor([&] { return access((small.dir + "/store.sock").c_str(), F_OK) == 0; },
+                            std::chrono::seconds(10)));
+  out = RunShell(std::string(PLASMA_MANAGER_PATH) + " --store-socket " + small.dir +
+                     "/store.sock --socket " + small.dir + "/manager.sock --redis " +
+                     cluster.env("REDIS_ADDRESS") + " --node small --listen 127.0.0.1 >" +
+                     small.dir + "/manager.log 2>&1 & echo $!",
+                 &code);
+  ASSERT_EQ(code, 0) << out;
+  small.manager = std::stoi(out);
+  ASSERT_TRUE(test::WaitFor([&] { return access((small.dir + "/manager.sock").c_str(), F_OK) == 0; },
+                            std::chrono::seconds(10)));
+  ConnectOptions options;
+  options.manager_socket = small.dir + "/manager.sock";
+  auto puller = Client::Connect(small.dir + "/store.sock", options);
+  ASSERT_TRUE(puller.ok()) << puller.status().ToString();
+  Status fetched = (*puller)->Fetch({id}, 20000);
+  ASSERT_FALSE(fetched.ok());
+  EXPECT_TRUE(fetched.IsOutOfMemory()) << fetched.ToString();
+  EXPECT_NE(fetched.message().find("more than this node's store holds"), std::string::npos)
+      << fetched.ToString();
+  auto objects = (*puller)->List();
+  ASSERT_TRUE(objects.ok());
+  EXPECT_TRUE(objects->empty()) << "something was created for a refused object";
 }
 
 }  // namespace
