@@ -220,7 +220,8 @@ typedef struct plasma_tp_v1 {
    * before returning, e.g. PLASMA_TP_ERR_NO_DEVICE. */
   int (*init)(const plasma_tp_init_params_t* params, plasma_tp_context_t* out_ctx);
   /* Frees everything the context owns: listeners, connections, registrations,
-   * rkeys, and requests not yet completed by test(). All handles die. */
+   * rkeys, and requests not yet released (by test() or poll_completions()).
+   * All handles die. */
   int (*finalize)(plasma_tp_context_t ctx);
   int (*query)(plasma_tp_context_t ctx, plasma_tp_properties_t* props);
 
@@ -264,7 +265,7 @@ typedef struct plasma_tp_v1 {
   /* Abortive; the handle dies at once. Once it returns the peer can no
    * longer READ local memory through this connection. Requests still
    * outstanding on it complete with PLASMA_TP_ERR_CANCELED (they still need
-   * test()), reported only once the device can no longer touch their
+   * test() or poll_completions()), reported only once the device can no longer touch their
    * buffers. Release the connection's rkeys first. */
   int (*close_conn)(plasma_tp_context_t ctx, plasma_tp_conn_t conn);
 
@@ -286,7 +287,8 @@ typedef struct plasma_tp_v1 {
                      size_t packed_len, plasma_tp_rkey_t* out);
   int (*rkey_release)(plasma_tp_context_t ctx, plasma_tp_rkey_t rkey);
 
-  /* -- Data movement: each posts one request, finished via test() -- */
+  /* -- Data movement: each posts one request, finished via test() or
+   *    poll_completions() -- */
   /* The buffer must stay valid and unchanged until the send completes.
    * Completion means the buffer may be reused, not that the peer has it.
    * mem: registration containing buf, or NULL (see REGISTRATION_REQUIRED). */

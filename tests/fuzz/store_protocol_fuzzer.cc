@@ -77,6 +77,20 @@ Status CheckIds(const std::vector<std::string>& binaries) {
   return Status::OK();
 }
 
+// Decodes a request that names one object (or many) and checks the id(s).
+template <typename Request>
+Status DecodeNamingOne(const uint8_t* payload, size_t length) {
+  Request request;
+  Status status = Decode(payload, length, &request);
+  return status.ok() ? CheckId(request.object_id) : status;
+}
+template <typename Request>
+Status DecodeNamingMany(const uint8_t* payload, size_t length) {
+  Request request;
+  Status status = Decode(payload, length, &request);
+  return status.ok() ? CheckIds(request.object_ids) : status;
+}
+
 // The decoding half of Store::HandleMessage: same types, same checks.
 Status HandleMessage(fb::MessageType type, const uint8_t* payload, size_t length,
                      bool* subscribe) {
@@ -85,16 +99,10 @@ Status HandleMessage(fb::MessageType type, const uint8_t* payload, size_t length
     case T::PlasmaConnectRequest:
     case T::PlasmaGetDebugStringRequest:
       return Status::OK();
-    case T::PlasmaCreateRequest: {
-      fb::PlasmaCreateRequestT request;
-      Status status = Decode(payload, length, &request);
-      return status.ok() ? CheckId(request.object_id) : status;
-    }
-    case T::PlasmaCreateAndSealRequest: {
-      fb::PlasmaCreateAndSealRequestT request;
-      Status status = Decode(payload, length, &request);
-      return status.ok() ? CheckId(request.object_id) : status;
-    }
+    case T::PlasmaCreateRequest:
+      return DecodeNamingOne<fb::PlasmaCreateRequestT>(payload, length);
+    case T::PlasmaCreateAndSealRequest:
+      return DecodeNamingOne<fb::PlasmaCreateAndSealRequestT>(payload, length);
     case T::PlasmaCreateAndSealBatchRequest: {
       fb::PlasmaCreateAndSealBatchRequestT request;
       Status status = Decode(payload, length, &request);
@@ -106,36 +114,18 @@ Status HandleMessage(fb::MessageType type, const uint8_t* payload, size_t length
       }
       return CheckIds(request.object_ids);
     }
-    case T::PlasmaAbortRequest: {
-      fb::PlasmaAbortRequestT request;
-      Status status = Decode(payload, length, &request);
-      return status.ok() ? CheckId(request.object_id) : status;
-    }
-    case T::PlasmaSealRequest: {
-      fb::PlasmaSealRequestT request;
-      Status status = Decode(payload, length, &request);
-      return status.ok() ? CheckId(request.object_id) : status;
-    }
-    case T::PlasmaGetRequest: {
-      fb::PlasmaGetRequestT request;
-      Status status = Decode(payload, length, &request);
-      return status.ok() ? CheckIds(request.object_ids) : status;
-    }
-    case T::PlasmaReleaseRequest: {
-      fb::PlasmaReleaseRequestT request;
-      Status status = Decode(payload, length, &request);
-      return status.ok() ? CheckId(request.object_id) : status;
-    }
-    case T::PlasmaDeleteRequest: {
-      fb::PlasmaDeleteRequestT request;
-      Status status = Decode(payload, length, &request);
-      return status.ok() ? CheckIds(request.object_ids) : status;
-    }
-    case T::PlasmaContainsRequest: {
-      fb::PlasmaContainsRequestT request;
-      Status status = Decode(payload, length, &request);
-      return status.ok() ? CheckId(request.object_id) : status;
-    }
+    case T::PlasmaAbortRequest:
+      return DecodeNamingOne<fb::PlasmaAbortRequestT>(payload, length);
+    case T::PlasmaSealRequest:
+      return DecodeNamingOne<fb::PlasmaSealRequestT>(payload, length);
+    case T::PlasmaGetRequest:
+      return DecodeNamingMany<fb::PlasmaGetRequestT>(payload, length);
+    case T::PlasmaReleaseRequest:
+      return DecodeNamingOne<fb::PlasmaReleaseRequestT>(payload, length);
+    case T::PlasmaDeleteRequest:
+      return DecodeNamingMany<fb::PlasmaDeleteRequestT>(payload, length);
+    case T::PlasmaContainsRequest:
+      return DecodeNamingOne<fb::PlasmaContainsRequestT>(payload, length);
     case T::PlasmaListRequest: {
       fb::PlasmaListRequestT request;
       return Decode(payload, length, &request);
@@ -144,11 +134,8 @@ Status HandleMessage(fb::MessageType type, const uint8_t* payload, size_t length
       fb::PlasmaEvictRequestT request;
       return Decode(payload, length, &request);
     }
-    case T::PlasmaRefreshLRURequest: {
-      fb::PlasmaRefreshLRURequestT request;
-      Status status = Decode(payload, length, &request);
-      return status.ok() ? CheckIds(request.object_ids) : status;
-    }
+    case T::PlasmaRefreshLRURequest:
+      return DecodeNamingMany<fb::PlasmaRefreshLRURequestT>(payload, length);
     case T::PlasmaSetOptionsRequest: {
       fb::PlasmaSetOptionsRequestT request;
       return Decode(payload, length, &request);
