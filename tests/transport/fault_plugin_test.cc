@@ -163,7 +163,7 @@ TEST_F(FaultPluginTest, WrapsTheInnerPluginAndKeepsItsProperties) {
   EXPECT_EQ(f.max_rkey_size, s.max_rkey_size);
   ASSERT_NE(f.description, nullptr);
   EXPECT_EQ(std::string(f.description),
-            std::string("fault-injecting wrapper of: ") + s.description);
+            std::string("test-only fault-injecting wrapper of: ") + s.description);
   int fd = -1;
   EXPECT_EQ(fault->api().wait_fd(fault->context(), &fd), PLASMA_TP_OK);
   EXPECT_GE(fd, 0);

@@ -55,7 +55,7 @@ int Context::Start(const plasma_tp_init_params_t* params) {
                plugin.path.c_str(), rc);
     return rc;
   }
-  description = std::string("fault-injecting wrapper of: ") +
+  description = std::string("test-only fault-injecting wrapper of: ") +
                 (inner_props.description != nullptr ? inner_props.description : plugin.path);
   inner_props.description = nullptr;  // not needed again
 
