@@ -17,8 +17,9 @@
 namespace plasma {
 namespace {
 
-// Short deadlines keep the tests quick: a silent holder is given up on after 1 s.
-const std::string kQuickStall = "--manager-arg --stall-timeout-ms --manager-arg 1000";
+// Short deadlines keep the tests quick: a silent holder is given up on after
+// 2 s (short, yet far above a healthy holder's answer even under ASan).
+const std::string kQuickStall = "--manager-arg --stall-timeout-ms --manager-arg 2000";
 
 // Restores a frozen manager at the end of a test, whatever happens.
 struct Thaw {
