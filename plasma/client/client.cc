@@ -37,6 +37,8 @@ constexpr uint64_t kNotAvailable = ~uint64_t(0);
 // Notifications are a handful of ObjectInfos; anything huge is a broken peer.
 constexpr int64_t kMaxNotificationBytes = int64_t(64) << 20;
 constexpr int kConnectRetryDelayMs = 100;
+// A failed batch fetch names at most this many of its failures.
+constexpr size_t kFetchFailuresListed = 8;
 
 std::string DigestOf(const std::string& data, const std::string& metadata) {
   return ObjectDigest(reinterpret_cast<const uint8_t*>(data.data()), int64_t(data.size()),
@@ -1023,9 +1025,11 @@ Status ClientImpl::Fetch(const std::vector<ObjectId>& ids, int64_t timeout_ms) {
                                  " answered a fetch of " + std::to_string(ids.size()) +
                                  " objects with " + std::to_string(reply.status_codes.size()));
   }
-  // The first failure speaks for the call; its message names the object.
+  // The first failure's code speaks for the call; the message lists each
+  // failure (every one names its object) and how many arrived.
   size_t failed = 0;
   Status first;
+  std::string reasons;
   for (size_t i = 0; i < ids.size(); ++i) {
     int code = reply.status_codes[i];
     if (code == 0) continue;
@@ -1034,14 +1038,18 @@ Status ClientImpl::Fetch(const std::vector<ObjectId>& ids, int64_t timeout_ms) {
                                    " answered the fetch of " + ids[i].Hex() +
                                    " with unknown status code " + std::to_string(code));
     }
-    if (failed++ == 0) {
-      first = Status(static_cast<StatusCode>(reply.status_codes[i]), reply.messages[i]);
-    }
+    if (failed++ == 0) first = Status(static_cast<StatusCode>(code), reply.messages[i]);
+    // Each message names its id; a long batch lists the first few.
+    if (failed <= kFetchFailuresListed) reasons += (failed > 1 ? "; " : "") + reply.messages[i];
   }
   if (failed == 0) return Status::OK();
-  if (failed == 1) return first;
+  if (ids.size() == 1) return first;
+  if (failed > kFetchFailuresListed) {
+    reasons += "; and " + std::to_string(failed - kFetchFailuresListed) + " more";
+  }
   return Status(first.code(), std::to_string(failed) + " of " + std::to_string(ids.size()) +
-                                  " objects could not be fetched; first: " + first.message());
+                                  " objects could not be fetched (" +
+                                  std::to_string(ids.size() - failed) + " arrived): " + reasons);
 }
 
 Status ClientImpl::Disconnect() {

@@ -98,7 +98,8 @@ const char kFetchUsage[] =
     "other nodes.\n"
     "\n"
     "  --timeout MS      give up after MS milliseconds (default -1: no limit)\n"
-    "  --manager SOCKET  the manager's Unix socket (default: $PLASMA_MANAGER_SOCKET)\n";
+    "  --manager SOCKET  the manager's Unix socket (default: $PLASMA_MANAGER_SOCKET, else\n"
+    "                    manager.sock beside the store socket, as plasma-cluster lays out)\n";
 
 // ---------------------------------------------------------------------------
 // Command-line parsing
@@ -531,12 +532,17 @@ class Cli {
       options.manager_socket = m->second;
     } else if (const char* env = std::getenv("PLASMA_MANAGER_SOCKET"); env != nullptr) {
       options.manager_socket = env;
+    } else {
+      // plasma-cluster puts each node's manager.sock beside its store.sock.
+      std::string beside = socket_.substr(0, socket_.rfind('/') + 1) + "manager.sock";
+      struct stat st;
+      if (stat(beside.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) options.manager_socket = beside;
     }
     if (!Connect(options)) return kExitFailure;
     Status fetched = client_->Fetch(ids, timeout_ms);
     if (!fetched.ok()) {
       std::string what = ids.size() == 1 ? "object " + ids[0].Hex()
-                                         : std::to_string(ids.size()) + " objects";
+                                         : "all of " + std::to_string(ids.size()) + " objects";
       std::string why = fetched.code() == StatusCode::kUnavailable && options.manager_socket.empty()
                             ? "no manager socket given (use --manager SOCKET or set "
                               "PLASMA_MANAGER_SOCKET)"

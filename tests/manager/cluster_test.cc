@@ -333,6 +333,44 @@ TEST(ClusterTest, NodesInNetworkNamespaces) {
   EXPECT_NE(cluster.Log(2, "manager").find("connected to node node1"), std::string::npos);
 }
 
+// `plasma fetch` with only -s finds the node's manager beside its store (as
+// plasma-cluster lays them out), and a batch that partly fails says which
+// object failed and how many arrived.
+TEST(ClusterTest, CliFetchFindsTheManagerAndNamesWhatFailed) {
+  Cluster cluster(2, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  ObjectId a = ObjectId::Random(), b = ObjectId::Random(), missing = ObjectId::Random();
+  Put(*cluster.Connect(1), a, "a");
+  Put(*cluster.Connect(1), b, "b");
+  int code;
+  std::string out = RunShell("env -u PLASMA_MANAGER_SOCKET " + std::string(PLASMA_CLI_PATH) +
+                                 " -s " + cluster.StoreSocket(2) + " fetch " + a.Hex() + " " +
+                                 b.Hex() + " " + missing.Hex() + " --timeout 500",
+                             &code);
+  EXPECT_NE(code, 0) << out;
+  EXPECT_EQ(out.find("no manager socket"), std::string::npos) << out;
+  EXPECT_NE(out.find(missing.Hex()), std::string::npos) << out;
+  EXPECT_NE(out.find("1 of 3 objects could not be fetched (2 arrived)"), std::string::npos) << out;
+  EXPECT_EQ(out.find(a.Hex()), std::string::npos) << "an arrived object is named as failed: " << out;
+  ExpectObject(*cluster.Connect(2), a, "a");
+  ExpectObject(*cluster.Connect(2), b, "b");
+}
+
+TEST(ClusterCommandLine, HelpIsTheWholeTextAndNothingElse) {
+  for (const char* args : {" --help", " up --help", " help"}) {
+    int code;
+    std::string out = RunShell(std::string(PLASMA_CLUSTER_PATH) + args, &code);
+    EXPECT_EQ(code, 0) << args << ": " << out;
+    EXPECT_NE(out.find("plasma-cluster up"), std::string::npos) << args << ": " << out;
+    EXPECT_NE(out.find("cluster.env"), std::string::npos) << args << ": " << out;
+    EXPECT_EQ(out.find("set -e"), std::string::npos) << args << ": " << out;
+  }
+  int code;
+  std::string out = RunShell(std::string(PLASMA_CLUSTER_PATH) + " bogus", &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("unknown command 'bogus'"), std::string::npos) << out;
+}
+
 TEST(ManagerCommandLine, LoaderFailuresExitWithOneClearLine) {
   struct Case {
     std::string transport;
