@@ -262,18 +262,18 @@ Result<std::unique_ptr<Plugin>> Plugin::Load(const std::string& name_or_path,
     std::string reason = table->strerror(rc) ? table->strerror(rc) : "unknown error";
     if (!plugin->last_error_.empty()) reason += ": " + plugin->last_error_;
     if (rc == PLASMA_TP_OK) reason = "init returned no context";
+    PLASMA_LOG(kDebug) << path << ": init returned status " << rc;
     return Status(StatusCodeForTransport(rc == PLASMA_TP_OK ? PLASMA_TP_ERR_INTERNAL : rc),
-                  "transport plugin " + path + " (" + table->name + "): init failed: " + reason +
-                      " (status " + std::to_string(rc) + ")");
+                  "transport plugin " + path + " (" + table->name + "): init failed: " + reason);
   }
   plugin->context_ = context;
 
   plugin->properties_.struct_size = sizeof(plugin->properties_);
   rc = table->query(context, &plugin->properties_);
   if (rc != PLASMA_TP_OK) {
+    PLASMA_LOG(kDebug) << path << ": query returned status " << rc;
     return Status(StatusCodeForTransport(rc), "transport plugin " + path + " (" + table->name +
-                                                  "): query failed: " + table->strerror(rc) +
-                                                  " (status " + std::to_string(rc) + ")");
+                                                  "): query failed: " + table->strerror(rc));
   }
   return plugin;
 }
@@ -298,9 +298,9 @@ void Plugin::LogTrampoline(void* user_data, int level, const char* message) {
 Status Plugin::ToStatus(int code, const std::string& what) const {
   if (code == PLASMA_TP_OK) return Status::OK();
   const char* text = table_->strerror(code);
-  return Status(StatusCodeForTransport(code), what + ": " + (text ? text : "unknown error") +
-                                                  " (" + name() + " status " +
-                                                  std::to_string(code) + ")");
+  // The number is for whoever debugs the plugin, not for the user's error.
+  PLASMA_LOG(kDebug) << what << ": " << name() << " status " << code;
+  return Status(StatusCodeForTransport(code), what + ": " + (text ? text : "unknown error"));
 }
 
 std::vector<PluginInfo> ListPlugins() {
