@@ -371,8 +371,14 @@ class Cli {
       return Fail("object " + id.Hex() + " already exists in " + Where());
     }
     if (status.IsOutOfMemory()) {
+      int64_t capacity = client_->memory_capacity();
+      if (size > capacity) {
+        return Fail(name + " (" + std::to_string(size) + " bytes) is larger than " + Where() +
+                    " can ever hold (capacity " + std::to_string(capacity) +
+                    " bytes); start the store with a larger -m");
+      }
       return Fail(name + " (" + std::to_string(size) + " bytes) does not fit in " + Where() +
-                  " (capacity " + std::to_string(client_->memory_capacity()) +
+                  " (capacity " + std::to_string(capacity) +
                   " bytes, objects in use cannot be evicted)");
     }
     return Fail(status.message());
