@@ -102,11 +102,13 @@ void Manager::ReadOneNotification() {
   auto notifications = Client::ReadNotification(notification_fd_);
   if (!notifications.ok()) {
     PLASMA_LOG(kError) << "lost the store's notifications (" << notifications.status().ToString()
-                       << "); stopping";
+                       << "); withdrawing this node from Redis and stopping";
     loop_->Unwatch(notification_fd_);
     close(notification_fd_);
     notification_fd_ = -1;
-    loop_->Stop();
+    // Its objects died with the store: no peer should try this node for them.
+    directory_->Unregister();
+    loop_->AddTimer(200, [this] { loop_->Stop(); });  // let the commands go out
     return;
   }
   for (const auto& n : *notifications) {

@@ -108,6 +108,13 @@ class Cluster {
         << "node" << node << " manager survived SIGKILL";
   }
 
+  // Kills node's store; its manager is expected to stop too.
+  void KillStore(int node) {
+    killed_.insert({node, "store"});
+    killed_.insert({node, "manager"});
+    kill(Pid(node, "store"), SIGKILL);
+  }
+
   // Starts node's manager again (after KillManager), listening on `listen`;
   // true once it has registered with Redis.
   bool RestartManager(int node, const std::string& listen) {

@@ -356,6 +356,29 @@ TEST(ClusterTest, CliFetchFindsTheManagerAndNamesWhatFailed) {
   ExpectObject(*cluster.Connect(2), b, "b");
 }
 
+// A manager whose store dies withdraws the node from Redis: peers must not
+// go on trying a holder whose objects are gone.
+TEST(ClusterTest, ManagerWhoseStoreDiesWithdrawsItsObjects) {
+  Cluster cluster(2, false);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  ObjectId id = ObjectId::Random();
+  Put(*cluster.Connect(1), id, "x");
+  auto puller = cluster.Connect(2);
+  ASSERT_TRUE(puller->Fetch({id}, 20000).ok());  // announced by node 1 (and now node 2)
+  ASSERT_TRUE(puller->Delete(id).ok());
+  std::string redis = cluster.env("REDIS_ADDRESS");
+  std::string host = redis.substr(0, redis.rfind(':')), port = redis.substr(redis.rfind(':') + 1);
+  std::string members = "redis-cli -h " + host + " -p " + port + " SMEMBERS plasma:object:" + id.Hex();
+  ASSERT_TRUE(test::WaitFor([&] { return RunShell(members) == "node1\n"; }, std::chrono::seconds(10)))
+      << RunShell(members);
+  pid_t manager = cluster.Pid(1, "manager");
+  cluster.KillStore(1);
+  EXPECT_TRUE(test::WaitFor([&] { return !Alive(manager); }, std::chrono::seconds(10)))
+      << "node1's manager outlived its store";
+  EXPECT_EQ(RunShell(members), "\n") << "node1 is still listed as a holder";
+  EXPECT_NE(cluster.Log(1, "manager").find("withdrawing this node from Redis"), std::string::npos);
+}
+
 TEST(ClusterCommandLine, HelpIsTheWholeTextAndNothingElse) {
   for (const char* args : {" --help", " up --help", " help"}) {
     int code;
