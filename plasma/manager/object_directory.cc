@@ -166,8 +166,19 @@ Status ObjectDirectory::Connect() {
 
 void ObjectDirectory::OnCommandsConnected() {
   commands_ready_ = true;
-  PLASMA_LOG(kInfo) << "connected to Redis at " << options_.redis_address << "; registering node "
-                    << options_.self.name << " and " << local_objects_.size() << " objects";
+  outage_reported_ = false;
+  // At start-up the store has not listed its objects yet: they are
+  // registered as its notifications arrive. After an outage, all at once.
+  if (registered_once_) {
+    PLASMA_LOG(kInfo) << "reconnected to Redis at " << options_.redis_address
+                      << "; registering node " << options_.self.name << " again, with "
+                      << local_objects_.size()
+                      << (local_objects_.size() == 1 ? " object" : " objects");
+  } else {
+    PLASMA_LOG(kInfo) << "connected to Redis at " << options_.redis_address
+                      << "; registering node " << options_.self.name;
+  }
+  registered_once_ = true;
   char host[256] = "";
   gethostname(host, sizeof(host) - 1);
   Command(nullptr, {"HSET", kNodePrefix + options_.self.name, "transport", options_.self.transport,
@@ -185,7 +196,11 @@ void ObjectDirectory::OnDisconnected(redisAsyncContext* context) {
   }
   if (context == subscriber_) subscriber_ = nullptr;
   if (shutting_down_) return;
-  PLASMA_LOG(kWarning) << "lost Redis at " << options_.redis_address << "; reconnecting";
+  // Both connections (commands, subscriber) drop in one outage: say it once.
+  if (!outage_reported_) {
+    PLASMA_LOG(kWarning) << "lost Redis at " << options_.redis_address << "; reconnecting";
+    outage_reported_ = true;
+  }
   ScheduleReconnect();
 }
 

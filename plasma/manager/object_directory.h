@@ -84,6 +84,8 @@ class ObjectDirectory {
   redisAsyncContext* commands_ = nullptr;
   redisAsyncContext* subscriber_ = nullptr;
   bool commands_ready_ = false;
+  bool outage_reported_ = false;  // "lost Redis" logged for the current outage
+  bool registered_once_ = false;  // a connection after this one is a reconnection
   bool reconnect_scheduled_ = false;
   bool shutting_down_ = false;
   std::unordered_set<ObjectId> local_objects_;

@@ -306,6 +306,16 @@ TEST(ClusterTest, RedisRestartWhileManagersRun) {
   fetched = puller->Fetch({after}, 20000);
   ASSERT_TRUE(fetched.ok()) << fetched.ToString();
   ExpectObject(*puller, after, data);
+  // The holder's log tells the outage once, and the re-registration with
+  // the objects it holds (at start it said nothing of a count it did not know).
+  std::string log = cluster.Log(1, "manager");
+  size_t lost = 0;
+  for (size_t at = log.find("lost Redis"); at != std::string::npos; at = log.find("lost Redis", at + 1)) {
+    ++lost;
+  }
+  EXPECT_EQ(lost, 1u) << log;
+  EXPECT_NE(log.find("registering node node1 again, with 1 object"), std::string::npos) << log;
+  EXPECT_EQ(log.find("and 0 objects"), std::string::npos) << log;
 }
 
 TEST(ClusterTest, NodesInNetworkNamespaces) {
