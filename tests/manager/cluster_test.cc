@@ -404,6 +404,40 @@ TEST(ClusterCommandLine, HelpIsTheWholeTextAndNothingElse) {
   EXPECT_NE(out.find("unknown command 'bogus'"), std::string::npos) << out;
 }
 
+// An `up` that fails (here: a manager that cannot find its plugin) stops
+// the Redis and the stores it had started, and keeps the logs.
+TEST(ClusterCommandLine, UpThatFailsUndoesWhatItStarted) {
+  char pattern[] = "/tmp/plasma-cluster-fail-XXXXXX";
+  std::string dir = mkdtemp(pattern);
+  int code;
+  std::string out = RunShell("PLASMA_TRANSPORT=nosuch " + std::string(PLASMA_CLUSTER_PATH) +
+                                 " up --nodes 2 --dir " + dir,
+                             &code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("libplasma-transport-nosuch.so not found"), std::string::npos) << out;
+  // Our own line starts a line of its own, after the manager's.
+  EXPECT_NE(out.find("\nplasma-cluster: up failed"), std::string::npos) << out;
+  int left;
+  // ("[/]tmp..." keeps pgrep from matching the shell that runs it.)
+  std::string running = RunShell("pgrep -af '[/]" + dir.substr(1) + "'", &left);
+  EXPECT_NE(left, 0) << "still running after a failed up:\n" << running;
+  // Redis renames its process, so ask it directly.
+  std::ifstream env(dir + "/cluster.env");
+  std::string line, redis;
+  while (std::getline(env, line)) {
+    if (line.rfind("REDIS_ADDRESS=", 0) == 0) redis = line.substr(14);
+  }
+  ASSERT_FALSE(redis.empty()) << "no cluster.env kept";
+  int pinged;
+  RunShell("redis-cli -h " + redis.substr(0, redis.rfind(':')) + " -p " +
+               redis.substr(redis.rfind(':') + 1) + " ping",
+           &pinged);
+  EXPECT_NE(pinged, 0) << "Redis at " << redis << " still answers after a failed up";
+  std::ifstream log(dir + "/node1/manager.log");
+  EXPECT_TRUE(log.good()) << "the failed manager's log is gone";
+  RunShell(std::string(PLASMA_CLUSTER_PATH) + " down --dir " + dir);
+}
+
 TEST(ManagerCommandLine, LoaderFailuresExitWithOneClearLine) {
   struct Case {
     std::string transport;
