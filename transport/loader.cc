@@ -221,7 +221,26 @@ StatusCode StatusCodeForTransport(int code) {
 
 Result<std::unique_ptr<Plugin>> Plugin::LoadFromEnvironment(PluginOptions options) {
   const char* env = std::getenv(kTransportEnv);
-  return Load(env != nullptr && *env != '\0' ? env : kDefaultTransport, std::move(options));
+  std::string choice = env != nullptr && *env != '\0' ? env : kDefaultTransport;
+  if (choice.find(',') == std::string::npos) return Load(choice, std::move(options));
+  // A list: the first that loads and initializes here wins; each one
+  // skipped is logged with its reason, and all reasons come back if none did.
+  std::vector<std::string> skipped;
+  std::istringstream names(choice);
+  for (std::string name; std::getline(names, name, ',');) {
+    if (name.empty()) continue;
+    auto loaded = Load(name, options);
+    if (loaded.ok()) {
+      PLASMA_LOG(kInfo) << kTransportEnv << "=" << choice << ": using " << name
+                        << (skipped.empty() ? "" : " (skipped: " + Join(skipped, "; ") + ")");
+      return loaded;
+    }
+    PLASMA_LOG(kInfo) << kTransportEnv << ": skipping " << name << ": "
+                      << loaded.status().message();
+    skipped.push_back(name + ": " + loaded.status().message());
+  }
+  return Status::Unavailable(std::string("no transport in ") + kTransportEnv + "=" + choice +
+                             " can be used here: " + Join(skipped, "; "));
 }
 
 Result<std::unique_ptr<Plugin>> Plugin::Load(const std::string& name_or_path,

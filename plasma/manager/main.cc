@@ -33,7 +33,8 @@ const char kUsage[] =
     "  --list-transports     list the transport plugins found, with their properties\n"
     "\n"
     "Environment:\n"
-    "  PLASMA_TRANSPORT       socket|verbs|ucx or an absolute .so path (default socket)\n"
+    "  PLASMA_TRANSPORT       socket|verbs|ucx or an absolute .so path (default socket), or\n"
+    "                         a list (verbs,ucx,socket): the first that works here\n"
     "  PLASMA_TRANSPORT_PATH  colon-separated directories searched for plugins first\n"
     "  PLASMA_LOG_LEVEL       debug|info|warning|error\n";
 

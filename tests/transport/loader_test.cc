@@ -204,6 +204,27 @@ TEST(LoaderTest, PassesTheLocalAddressToInit) {
   EXPECT_TRUE(good.ok()) << good.status().ToString();
 }
 
+// PLASMA_TRANSPORT=a,b,c: the first that loads and initializes is used;
+// when none does, every one's reason is given.
+TEST(LoaderTest, ATransportListTakesTheFirstThatWorks) {
+  ScopedEnv path(kTransportPathEnv, kPluginDir);
+  {
+    // A missing plugin and one whose init fails (no device) are skipped.
+    ScopedEnv transport(kTransportEnv,
+                        "not-built," + BadPlugin("init") + ",socket");
+    auto loaded = Plugin::LoadFromEnvironment(QuietOptions());
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    EXPECT_EQ(loaded.value()->name(), "socket");
+  }
+  {
+    ScopedEnv transport(kTransportEnv, "not-built," + BadPlugin("init"));
+    auto loaded = Plugin::LoadFromEnvironment(QuietOptions());
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_TRUE(Contains(loaded.status(), "libplasma-transport-not-built.so")) << loaded.status().ToString();
+    EXPECT_TRUE(Contains(loaded.status(), "no usable network device")) << loaded.status().ToString();
+  }
+}
+
 TEST(LoaderTest, InitFailureQuotesThePluginsReason) {
   Status status = ExpectLoadFailure(BadPlugin("init"), BadPlugin("init"));
   EXPECT_TRUE(Contains(status, "init failed")) << status.ToString();
