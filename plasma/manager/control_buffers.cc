@@ -65,7 +65,6 @@ Result<ControlBuffer> ControlBufferPool::Acquire(size_t size) {
       return Status::IOError(std::string("register control buffers: ") + ops_->strerror(rc));
     }
     for (size_t i = 0; i < count; ++i) free.push_back({slab.memory.get() + i * buffer_size, slab.mem});
-    bytes_held_ += buffer_size * count;
     slabs_.push_back(std::move(slab));
   }
   ControlBuffer buffer;

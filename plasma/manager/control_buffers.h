@@ -52,8 +52,6 @@ class ControlBufferPool {
 
   // A buffer of at least `size` bytes (size <= max_size).
   Result<ControlBuffer> Acquire(size_t size);
-  size_t max_size() const { return max_size_; }
-  size_t bytes_held() const { return bytes_held_; }
 
  private:
   friend class ControlBuffer;
@@ -70,7 +68,6 @@ class ControlBufferPool {
   const plasma_tp_v1_t* ops_;
   plasma_tp_context_t context_;
   size_t max_size_;
-  size_t bytes_held_ = 0;
   std::vector<Slab> slabs_;
   std::vector<std::vector<FreeBuffer>> free_;  // per size class
 };

@@ -164,8 +164,7 @@ void Holder::Serve(plasma_tp_conn_t conn, uint64_t serial, const transfer::PullM
 // connection dies.
 void Holder::Lend(ServedConnection* served, plasma_tp_conn_t conn, uint64_t transfer,
                   ObjectBuffer object) {
-  Loan& loan = served->loans[transfer];
-  if (loan.object.valid()) EndLoan(served, transfer);  // a PULL repeated: the old loan goes
+  EndLoan(served, transfer);  // a PULL repeated: the old loan goes
   Loan& fresh = served->loans[transfer];
   fresh.bytes = uint64_t(object.data_size() + object.metadata_size());
   fresh.object = std::move(object);
@@ -210,18 +209,11 @@ void Holder::SendHeader(plasma_tp_conn_t conn, uint64_t serial, const HeaderMess
     std::vector<uint8_t> bytes = transfer::Encode(header);
     std::copy(bytes.begin(), bytes.end(), held->data());
   }
-  uint64_t tag = MakeTag(MessageKind::kHeader, header.transfer);
-  driver_->Post(
-      PLASMA_TP_OP_SEND,
-      [this, conn, tag, held, length](plasma_tp_request_t* out) {
-        return ops_->send(context_, conn, tag, held->data(), length, held->mem(), out);
-      },
-      [this, conn, serial, held](const plasma_tp_completion_t& c) {
-        // A HEADER that cannot be sent leaves the puller waiting for nothing.
-        if (c.status != PLASMA_TP_OK && Served(conn, serial) != nullptr) {
-          Close(conn, driver_->plugin()->ToStatus(c.status, "send a HEADER"));
-        }
-      });
+  // A HEADER that cannot be sent leaves the puller waiting for nothing.
+  driver_->SendBuffer(conn, MakeTag(MessageKind::kHeader, header.transfer), held, length,
+                      [this, conn, serial](const Status& failed) {
+                        if (Served(conn, serial) != nullptr) Close(conn, failed);
+                      });
 }
 
 void Holder::Close(plasma_tp_conn_t conn, const Status& why) {

@@ -54,7 +54,6 @@ class Holder {
   // along so a puller need not hash what it receives.
   void RememberDigest(const ObjectId& id, const std::string& digest) { digests_[id] = digest; }
   void ForgetDigest(const ObjectId& id) { digests_.erase(id); }
-  size_t connections() const { return served_.size(); }
 
  private:
   // An object lent for a puller's READ.

@@ -176,19 +176,10 @@ void Puller::SendControl(Peer* peer, uint64_t tag, std::vector<uint8_t> bytes) {
   std::memcpy(held->data(), bytes.data(), bytes.size());
   plasma_tp_conn_t conn = peer->conn;
   std::string name = peer->node.name;
-  size_t length = bytes.size();
-  driver_->Post(
-      PLASMA_TP_OP_SEND,
-      [this, conn, tag, held, length](plasma_tp_request_t* out) {
-        return ops_->send(context_, conn, tag, held->data(), length, held->mem(), out);
-      },
-      [this, conn, name, held](const plasma_tp_completion_t& c) {
-        if (c.status == PLASMA_TP_OK) return;
-        auto it = peers_.find(name);
-        if (it != peers_.end() && it->second->conn == conn) {
-          DropPeer(it->second.get(), driver_->plugin()->ToStatus(c.status, "send to the holder"));
-        }
-      });
+  driver_->SendBuffer(conn, tag, held, bytes.size(), [this, conn, name](const Status& failed) {
+    auto it = peers_.find(name);
+    if (it != peers_.end() && it->second->conn == conn) DropPeer(it->second.get(), failed);
+  });
 }
 
 // ------------------------------------------------------------ attempts
@@ -316,9 +307,7 @@ void Puller::OnHeader(uint64_t transfer, uint64_t attempt, std::shared_ptr<Contr
   if (header.mode == Mode::kRendezvous) {
     pull->owes_finish = true;
     if (pull->peer != nullptr) ++pull->peer->pinned_transfers;
-    pull->header_buffer.reset();
-    --header_buffers_held_;
-    AdmitWaitingForWindow();
+    ReleaseHeaderBuffer(pull);
   }
   uint64_t total = header.total_size();
   if (total > resources_.store_capacity) {
@@ -351,9 +340,7 @@ void Puller::OnHeader(uint64_t transfer, uint64_t attempt, std::shared_ptr<Contr
 // The holder pins as much as it lets one peer pin; we ask again when one of
 // our transfers from it ends (there is one, or it would not be busy).
 void Puller::OnBusy(PullState* pull) {
-  pull->header_buffer.reset();
-  --header_buffers_held_;
-  AdmitWaitingForWindow();
+  ReleaseHeaderBuffer(pull);
   if (pull->peer == nullptr || pull->peer->pinned_transfers == 0) {
     FailAttempt(pull, Status::Unavailable("the holder is busy with other transfers"));
     return;
@@ -499,9 +486,7 @@ void Puller::ReceiveInto(PullState* pull, Result<ObjectBuffer> created) {
   }
   if (header.mode == Mode::kInline) {
     if (total > 0) std::memcpy(destination, header.inline_bytes, total);
-    pull->header_buffer.reset();
-    --header_buffers_held_;
-    AdmitWaitingForWindow();
+    ReleaseHeaderBuffer(pull);
     pull->data_us = MonotonicMicroseconds();
     Status verified = CheckDigest(pull);
     if (!verified.ok()) {
@@ -614,11 +599,16 @@ void Puller::SettleWithHolder(PullState* pull, bool success) {
 
 // Undoes what the current attempt holds: its receive buffer, the unsealed
 // local object, its share of the budget, the holder's pin, its deadline.
+// A HEADER receive buffer given back frees a place for a waiting pull.
+void Puller::ReleaseHeaderBuffer(PullState* pull) {
+  if (!pull->header_buffer) return;
+  pull->header_buffer.reset();
+  --header_buffers_held_;
+  AdmitWaitingForWindow();
+}
+
 void Puller::ReleaseAttempt(PullState* pull) {
-  if (pull->header_buffer) {
-    pull->header_buffer.reset();
-    --header_buffers_held_;
-  }
+  ReleaseHeaderBuffer(pull);
   if (pull->object.valid()) {
     // Never visible: the half-written object goes away. The buffer is
     // released first, or the store refuses the abort.

@@ -60,7 +60,6 @@ class Puller {
   // in the pass, pipelined (one store wake-up for all of them).
   void CheckConnections();
   bool RunStoreCalls();
-  size_t active() const { return pulls_.size(); }
 
  private:
   // A pull's phase. Each phase names what it waits for.
@@ -101,6 +100,7 @@ class Puller {
   void SettleWithHolder(PullState* pull, bool success);
   void SendControl(Peer* peer, uint64_t tag, std::vector<uint8_t> bytes);
   Result<plasma_tp_rkey_t> RemoteKey(Peer* peer, const std::string& packed);
+  void ReleaseHeaderBuffer(PullState* pull);
   void ReleaseAttempt(PullState* pull);
   void FailAttempt(PullState* pull, const Status& why);
   void CompletePull(PullState* pull, Status status);

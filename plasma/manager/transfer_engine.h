@@ -56,7 +56,6 @@ class TransferEngine {
     holder_->RememberDigest(id, digest);
   }
   void ForgetDigest(const ObjectId& id) { holder_->ForgetDigest(id); }
-  size_t active_pulls() const { return puller_->active(); }
 
  private:
   TransferEngine(EventLoop* loop, transport::Plugin* plugin, std::shared_ptr<Client> store,

@@ -67,6 +67,20 @@ void TransportDriver::Post(uint32_t op, PostCall call, CompletionHandler handler
   SchedulePass();
 }
 
+void TransportDriver::SendBuffer(plasma_tp_conn_t conn, uint64_t tag,
+                                 std::shared_ptr<ControlBuffer> buffer, size_t length,
+                                 std::function<void(const Status&)> on_failed) {
+  ControlBuffer* raw = buffer.get();
+  Post(
+      PLASMA_TP_OP_SEND,
+      [this, conn, tag, raw, length](plasma_tp_request_t* out) {
+        return ops_->send(context_, conn, tag, raw->data(), length, raw->mem(), out);
+      },
+      [this, buffer, on_failed](const plasma_tp_completion_t& c) {
+        if (c.status != PLASMA_TP_OK) on_failed(plugin_->ToStatus(c.status, "send"));
+      });
+}
+
 void TransportDriver::RetryDeferredPosts() {
   while (!deferred_.empty()) {
     Deferred& next = deferred_.front();

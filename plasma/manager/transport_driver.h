@@ -15,6 +15,7 @@
 
 #include "plasma/common/event_loop.h"
 #include "plasma/common/status.h"
+#include "plasma/manager/control_buffers.h"
 #include "transport/loader.h"
 
 namespace plasma {
@@ -38,6 +39,10 @@ class TransportDriver {
 
   // op is PLASMA_TP_OP_* (for the completion of a failed post).
   void Post(uint32_t op, PostCall call, CompletionHandler handler);
+  // Sends the first `length` bytes of a control buffer (kept alive until the
+  // send completes); on_failed runs only if the send fails.
+  void SendBuffer(plasma_tp_conn_t conn, uint64_t tag, std::shared_ptr<ControlBuffer> buffer,
+                  size_t length, std::function<void(const Status&)> on_failed);
   // Asks for a progress pass soon (after a post, or when work was queued).
   void SchedulePass();
   size_t outstanding() const { return requests_.size() + deferred_.size(); }

@@ -111,19 +111,7 @@ class FaultPluginTest : public ::testing::Test {
     ConnectLoaded();
   }
 
-  void ConnectLoaded() {
-    ASSERT_EQ(b_.api().listen(b_.ctx(), "127.0.0.1:0", &listener_), PLASMA_TP_OK);
-    const void* blob = nullptr;
-    size_t blob_len = 0;
-    ASSERT_EQ(b_.api().listener_address(b_.ctx(), listener_, &blob, &blob_len), PLASMA_TP_OK);
-    address_.assign(static_cast<const char*>(blob), blob_len);
-    ASSERT_EQ(a_.api().connect(a_.ctx(), blob, blob_len, &a_.conn), PLASMA_TP_OK);
-    ASSERT_TRUE(ProgressUntil({&a_, &b_}, [&] {
-      if (b_.conn == nullptr) b_.api().accept(b_.ctx(), listener_, &b_.conn);
-      return b_.conn != nullptr && a_.api().conn_status(a_.ctx(), a_.conn) == PLASMA_TP_OK &&
-             b_.api().conn_status(b_.ctx(), b_.conn) == PLASMA_TP_OK;
-    }, kWait));
-  }
+  void ConnectLoaded() { ConnectEndpoints(a_, b_, &listener_, &address_, kWait); }
 
   // A post that may fail: returns the code, *req on success.
   int TrySend(Endpoint& e, uint64_t tag, const void* buf, size_t len, plasma_tp_request_t* req) {

@@ -276,23 +276,30 @@ inline bool WaitAll(const std::vector<Endpoint*>& endpoints, std::vector<Pending
 }
 
 // Two contexts of the plugin under test, connected over 127.0.0.1.
+// b listens on 127.0.0.1, a connects, b accepts; returns once both ends
+// are up (a fatal failure otherwise).
+inline void ConnectEndpoints(Endpoint& a, Endpoint& b, plasma_tp_listener_t* listener,
+                             std::string* address, std::chrono::seconds within) {
+  ASSERT_EQ(b.api().listen(b.ctx(), "127.0.0.1:0", listener), PLASMA_TP_OK);
+  const void* blob = nullptr;
+  size_t blob_len = 0;
+  ASSERT_EQ(b.api().listener_address(b.ctx(), *listener, &blob, &blob_len), PLASMA_TP_OK);
+  address->assign(static_cast<const char*>(blob), blob_len);
+  ASSERT_EQ(a.api().connect(a.ctx(), blob, blob_len, &a.conn), PLASMA_TP_OK);
+  ASSERT_TRUE(ProgressUntil({&a, &b}, [&] {
+    if (b.conn == nullptr) b.api().accept(b.ctx(), *listener, &b.conn);
+    return b.conn != nullptr && a.api().conn_status(a.ctx(), a.conn) == PLASMA_TP_OK &&
+           b.api().conn_status(b.ctx(), b.conn) == PLASMA_TP_OK;
+  }, within));
+}
+
 class ConnectedPair : public ::testing::Test {
  protected:
   void SetUp() override {
     a_.plugin = LoadPluginUnderTest();
     b_.plugin = LoadPluginUnderTest();
     ASSERT_TRUE(a_.plugin && b_.plugin);
-    ASSERT_EQ(b_.api().listen(b_.ctx(), "127.0.0.1:0", &listener_), PLASMA_TP_OK);
-    const void* blob = nullptr;
-    size_t blob_len = 0;
-    ASSERT_EQ(b_.api().listener_address(b_.ctx(), listener_, &blob, &blob_len), PLASMA_TP_OK);
-    address_.assign(static_cast<const char*>(blob), blob_len);
-    ASSERT_EQ(a_.api().connect(a_.ctx(), blob, blob_len, &a_.conn), PLASMA_TP_OK);
-    ASSERT_TRUE(ProgressUntil({&a_, &b_}, [&] {
-      if (b_.conn == nullptr) b_.api().accept(b_.ctx(), listener_, &b_.conn);
-      return b_.conn != nullptr && a_.api().conn_status(a_.ctx(), a_.conn) == PLASMA_TP_OK &&
-             b_.api().conn_status(b_.ctx(), b_.conn) == PLASMA_TP_OK;
-    }, std::chrono::seconds(30)));
+    ConnectEndpoints(a_, b_, &listener_, &address_, std::chrono::seconds(30));
   }
 
   void TearDown() override {
