@@ -1089,7 +1089,13 @@ TEST_F(ConnectedPair, PeerClosingMidTransferFailsEveryOutstandingRequest) {
   ASSERT_TRUE(WaitAll({&a_, &b_}, {&a_send, &a_recv, &a_read}));
   EXPECT_EQ(a_send.completion.status, PLASMA_TP_ERR_CONNECTION_RESET);
   EXPECT_EQ(a_recv.completion.status, PLASMA_TP_ERR_CONNECTION_RESET);
-  EXPECT_EQ(a_read.completion.status, PLASMA_TP_ERR_CONNECTION_RESET);
+  if (a_.NativeRead() && a_read.completion.status == PLASMA_TP_OK) {
+    // A device moves READ data without progress() calls: this one may have
+    // landed before the close. Then every byte must be right.
+    EXPECT_TRUE(read_into == region) << "a READ completed OK with wrong bytes";
+  } else {
+    EXPECT_EQ(a_read.completion.status, PLASMA_TP_ERR_CONNECTION_RESET);
+  }
   EXPECT_EQ(a_.api().conn_status(a_.ctx(), a_.conn), PLASMA_TP_ERR_CONNECTION_RESET);
   plasma_tp_request_t req = nullptr;
   EXPECT_EQ(a_.api().send(a_.ctx(), a_.conn, 1, &never, 4, nullptr, &req),

@@ -31,11 +31,18 @@ inline void UseBuiltPlugins() {
 
 inline PluginOptions QuietOptions() {
   PluginOptions options;
-  // Warnings and errors still show up in the test log; chatter does not.
-  options.log = [](int level, const std::string& message) {
-    if (level <= PLASMA_TP_LOG_WARN) std::fprintf(stderr, "[plugin] %s\n", message.c_str());
+  // Warnings and errors still show up in the test log; chatter does not,
+  // unless PLASMA_TEST_PLUGIN_LOG asks for more (a level, 1-5).
+  static const int level = [] {
+    const char* env = std::getenv("PLASMA_TEST_PLUGIN_LOG");
+    int wanted = env != nullptr ? std::atoi(env) : 0;
+    return wanted >= PLASMA_TP_LOG_ERROR && wanted <= PLASMA_TP_LOG_TRACE ? wanted
+                                                                           : int{PLASMA_TP_LOG_WARN};
+  }();
+  options.log = [](int message_level, const std::string& message) {
+    if (message_level <= level) std::fprintf(stderr, "[plugin] %s\n", message.c_str());
   };
-  options.max_log_level = PLASMA_TP_LOG_WARN;
+  options.max_log_level = level;
   return options;
 }
 

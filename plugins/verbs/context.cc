@@ -1,0 +1,142 @@
+#include "plugins/verbs/context.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "plugins/verbs/connection.h"
+#include "plugins/verbs/handshake.h"
+#include "plugins/verbs/memory.h"
+#include "plugins/verbs/request.h"
+
+namespace plasma_verbs {
+
+Context::~Context() {
+  // Connections first (they destroy their QPs and CQs and complete their
+  // requests), then memory; the device goes last, with the members.
+  while (!listeners.empty()) CloseListener(this, *listeners.begin());
+  while (!connections.empty()) DestroyConnection(this, *connections.begin());
+  for (Registration* reg : registrations) {
+    ibv_dereg_mr(reg->mr);
+    delete reg;
+  }
+  for (RemoteKey* rkey : remote_keys) delete rkey;
+  for (Request* req : requests) delete req;
+  if (wake_fd >= 0) close(wake_fd);
+  if (epoll_fd >= 0) close(epoll_fd);
+}
+
+void Context::Log(int level, const char* format, ...) {
+  if (!LogEnabled(level)) return;
+  char line[1024];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(line, sizeof(line), format, args);
+  va_end(args);
+  log_fn(log_user_data, level, line);
+}
+
+bool Context::WatchFd(int fd, PollTarget* target, uint32_t wanted, uint32_t* current) {
+  if (wanted == *current) return true;
+  epoll_event ev{};
+  ev.events = wanted;
+  ev.data.ptr = target;
+  if (epoll_ctl(epoll_fd, *current == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) != 0) {
+    Log(PLASMA_TP_LOG_ERROR, "verbs: epoll_ctl on fd %d failed: %s", fd, std::strerror(errno));
+    return false;
+  }
+  *current = wanted;
+  return true;
+}
+
+void Context::UnwatchFd(int fd, uint32_t* current) {
+  if (*current != 0) epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+  *current = 0;
+}
+
+int Context::Progress() {
+  // Completion events only say "look": the CQs are polled below anyway.
+  // Each must still be taken and acknowledged, and its CQ armed again later.
+  for (;;) {
+    ibv_cq* cq = nullptr;
+    void* cq_context = nullptr;
+    if (ibv_get_cq_event(device.channel, &cq, &cq_context) != 0) break;
+    auto* conn = static_cast<Connection*>(cq_context);
+    conn->cq_armed = false;
+    if (++conn->unacked_cq_events >= 64) {
+      ibv_ack_cq_events(cq, conn->unacked_cq_events);
+      conn->unacked_cq_events = 0;
+    }
+  }
+  epoll_event ready[64];
+  int n = epoll_wait(epoll_fd, ready, 64, 0);
+  if (n < 0 && errno != EINTR) {
+    Log(PLASMA_TP_LOG_ERROR, "verbs: epoll_wait failed: %s", std::strerror(errno));
+    return PLASMA_TP_ERR_IO;
+  }
+  // Objects are destroyed only by host calls or at the end of this
+  // function, so every pointer in `ready` stays valid here.
+  for (int i = 0; i < n; ++i) {
+    auto* target = static_cast<PollTarget*>(ready[i].data.ptr);
+    switch (target->kind) {
+      case PollTarget::Kind::kCompletionChannel:
+        break;
+      case PollTarget::Kind::kWake: {
+        uint64_t count;
+        if (read(wake_fd, &count, sizeof(count)) > 0) events++;
+        break;
+      }
+      case PollTarget::Kind::kListener:
+        AcceptPending(this, static_cast<Listener*>(target->owner));
+        break;
+      case PollTarget::Kind::kConnection:
+        static_cast<Connection*>(target->owner)->OnSocketEvent(ready[i].events);
+        break;
+    }
+  }
+  const Clock::time_point now = Clock::now();
+  for (Connection* conn : connections) {
+    if (conn->state == ConnState::kUp) {
+      conn->PollCompletions();
+      conn->FlushOutgoing();
+      conn->FlushReads();
+    } else if (!conn->Failed()) {
+      conn->CheckDeadline(now);
+    }
+    // One that failed before the host accepted it is nobody's.
+    if (conn->Failed() && conn->listener != nullptr) to_delete.push_back(conn);
+  }
+  std::vector<Connection*> doomed;
+  doomed.swap(to_delete);
+  for (Connection* conn : doomed) {
+    if (connections.count(conn) != 0) DestroyConnection(this, conn);
+  }
+  int happened = events;
+  events = 0;
+  return happened;
+}
+
+int Context::Arm() {
+  if (events > 0 || !to_delete.empty()) return PLASMA_TP_IN_PROGRESS;
+  for (Connection* conn : connections) conn->ArmCompletions();
+  // Completions that landed before the CQ was armed raise no event: take
+  // them now and wake the fd by hand, so that sleeping stays safe.
+  for (Connection* conn : connections) {
+    if (conn->state != ConnState::kUp) continue;
+    conn->PollCompletions();
+    conn->FlushOutgoing();
+    conn->FlushReads();
+  }
+  if (events > 0) {
+    uint64_t one = 1;
+    if (write(wake_fd, &one, sizeof(one)) != sizeof(one)) return PLASMA_TP_IN_PROGRESS;
+  }
+  return PLASMA_TP_OK;
+}
+
+}  // namespace plasma_verbs
