@@ -276,7 +276,13 @@ Result<std::unique_ptr<Plugin>> Plugin::Load(const std::string& name_or_path,
   params.log_user_data = plugin.get();
   params.local_address = plugin->options_.local_address.c_str();
   plasma_tp_context_t context = nullptr;
+  plugin->in_init_ = true;
   int rc = table->init(&params, &context);
+  plugin->in_init_ = false;
+  if (rc == PLASMA_TP_OK && context != nullptr) {
+    for (const std::string& line : plugin->held_errors_) plugin->options_.log(PLASMA_TP_LOG_ERROR, line);
+  }
+  plugin->held_errors_.clear();
   if (rc != PLASMA_TP_OK || context == nullptr) {
     std::string reason = table->strerror(rc) ? table->strerror(rc) : "unknown error";
     if (!plugin->last_error_.empty()) reason += ": " + plugin->last_error_;
@@ -310,7 +316,13 @@ Plugin::~Plugin() {
 void Plugin::LogTrampoline(void* user_data, int level, const char* message) {
   auto* plugin = static_cast<Plugin*>(user_data);
   if (plugin == nullptr || message == nullptr) return;
-  if (level == PLASMA_TP_LOG_ERROR) plugin->last_error_ = message;
+  if (level == PLASMA_TP_LOG_ERROR) {
+    plugin->last_error_ = message;
+    if (plugin->in_init_) {
+      plugin->held_errors_.push_back(message);
+      return;
+    }
+  }
   plugin->options_.log(level, message);
 }
 

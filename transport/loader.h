@@ -89,6 +89,11 @@ class Plugin {
   PluginOptions options_;
   // The last ERROR line the plugin logged, quoted in init failures.
   std::string last_error_;
+  // While init() runs, ERROR lines are held back: a failed init quotes the
+  // last one in its status (one line for the user, not two); a successful
+  // one passes them on afterwards.
+  bool in_init_ = false;
+  std::vector<std::string> held_errors_;
 };
 
 // Maps a plugin status code to the nearest plasma::StatusCode.

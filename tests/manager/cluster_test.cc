@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -461,6 +462,26 @@ TEST(ManagerCommandLine, LoaderFailuresExitWithOneClearLine) {
   std::string listing = RunShell(std::string(PLASMA_MANAGER_PATH) + " --list-transports", &code);
   EXPECT_EQ(code, 0) << listing;
   EXPECT_NE(listing.find("socket"), std::string::npos) << listing;
+}
+
+// Where there is no RDMA device (these machines), the verbs plugin still
+// loads, reports why it cannot run, and the manager says so in one line.
+TEST(ManagerCommandLine, VerbsWithoutADeviceExitsWithOneClearLine) {
+  int code;
+  std::string listing = RunShell(std::string(PLASMA_MANAGER_PATH) + " --list-transports", &code);
+  if (listing.find("verbs") == std::string::npos) GTEST_SKIP() << "the verbs plugin is not built";
+  if (listing.find("verbs  (unusable)") == std::string::npos) {
+    GTEST_SKIP() << "this machine has an RDMA device; the guest tests cover it";
+  }
+  EXPECT_NE(listing.find("no RDMA device"), std::string::npos) << listing;
+  std::string out = RunShell("PLASMA_TRANSPORT=verbs " + std::string(PLASMA_MANAGER_PATH) +
+                                 " --store-socket /nonexistent --socket /tmp/x --redis 127.0.0.1:1 "
+                                 "--node n",
+                             &code);
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("no RDMA device"), std::string::npos) << out;
+  EXPECT_NE(out.find("use another transport"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "expected one line:\n" << out;
 }
 
 }  // namespace
