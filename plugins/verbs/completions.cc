@@ -39,7 +39,22 @@ std::string Explain(const ibv_wc& wc) {
 
 void Connection::ArmCompletions() {
   if (cq == nullptr || cq_armed || Failed()) return;
-  if (ibv_req_notify_cq(cq, 0) == 0) cq_armed = true;
+  if (ibv_req_notify_cq(cq, 0) == 0) {
+    cq_armed = true;
+    ctx->armed_cqs++;
+  }
+}
+
+void Connection::MarkBusy() {
+  last_active = Clock::now();
+  if (busy) return;
+  busy = true;
+  ctx->busy.push_back(this);
+}
+
+bool Connection::Idle() const {
+  return state == ConnState::kUp && sq_posted == sq_retired && outgoing.empty() &&
+         pending_reads.empty() && reads_in_flight == 0;
 }
 
 int Connection::PollCompletions() {

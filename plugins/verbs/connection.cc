@@ -45,7 +45,9 @@ Connection::Connection(Context* context, bool is_acceptor) : ctx(context), accep
 
 Connection::~Connection() {
   if (qp != nullptr) ibv_destroy_qp(qp);
+  if (busy) ctx->busy.erase(std::find(ctx->busy.begin(), ctx->busy.end(), this));
   if (cq != nullptr) {
+    if (cq_armed) ctx->armed_cqs--;
     if (unacked_cq_events > 0) ibv_ack_cq_events(cq, unacked_cq_events);
     ibv_destroy_cq(cq);
   }
@@ -235,6 +237,7 @@ int Connection::ToReadyToSend() {
 
 void Connection::BecomeUp() {
   state = ConnState::kUp;
+  MarkBusy();  // the peer may have sent already
   ctx->events++;
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   ctx->Log(PLASMA_TP_LOG_INFO, "verbs: connected %s %s in %.1f ms (QP %u, %u credits, eager up to %u B)",
@@ -244,6 +247,7 @@ void Connection::BecomeUp() {
 }
 
 bool Connection::PostSend(ibv_send_wr* wr, SendSlot* slot, bool signaled) {
+  MarkBusy();
   slot->seq = sq_posted++;
   wr->wr_id = reinterpret_cast<uintptr_t>(slot);
   if (signaled) wr->send_flags |= IBV_SEND_SIGNALED;
@@ -257,14 +261,14 @@ bool Connection::PostSend(ibv_send_wr* wr, SendSlot* slot, bool signaled) {
   return true;
 }
 
-void Connection::Fail(int status, const std::string& why) {
+void Connection::Fail(int status, const std::string& why, int level) {
   if (state == ConnState::kFailed) return;
   const bool was_up = state == ConnState::kUp;
   state = ConnState::kFailed;
   failure_status = status;
   ctx->events++;
   if (status != PLASMA_TP_ERR_CANCELED) {
-    ctx->Log(was_up ? PLASMA_TP_LOG_WARN : PLASMA_TP_LOG_ERROR, "verbs: connection %s %s: %s",
+    ctx->Log(was_up ? level : PLASMA_TP_LOG_ERROR, "verbs: connection %s %s: %s",
              acceptor ? "from" : "to", peer.c_str(), why.c_str());
   }
   // Messages that fully arrived are delivered, then the QP goes: once

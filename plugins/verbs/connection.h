@@ -78,6 +78,7 @@ struct Listener {
   std::string address_blob;
   std::unordered_set<Connection*> pending;  // handshaking, not yet up
   std::deque<Connection*> ready;            // up, waiting for accept()
+  int last_accept_errno = 0;                // the failure last logged
 };
 
 struct Connection {
@@ -108,6 +109,8 @@ struct Connection {
   size_t ring_bytes = 0;
   uint32_t unacked_cq_events = 0;
   bool cq_armed = false;
+  bool busy = false;            // in Context::busy
+  Clock::time_point last_active;  // last time polling found work
   uint32_t psn = 0;
   uint32_t max_inline = 0;     // what the QP accepted
   uint32_t buffer_size = 0;    // one receive or send bounce buffer: header + payload
@@ -155,7 +158,9 @@ struct Connection {
   // Ends the connection: every request on it completes with `status`
   // (messages that fully arrived stay receivable), the QP is destroyed, so
   // the device touches none of its buffers and the peer reads nothing more.
-  void Fail(int status, const std::string& why);
+  // Logged at WARN (ERROR during set-up); `level` lowers it for the orderly
+  // end of a peer that closed.
+  void Fail(int status, const std::string& why, int level = PLASMA_TP_LOG_WARN);
 
   // handshake.cc
   int StartConnect(const sockaddr* addr, socklen_t len);
@@ -165,6 +170,9 @@ struct Connection {
   // completions.cc: polls the CQ and handles what it finds; returns how many.
   int PollCompletions();
   void ArmCompletions();
+  void MarkBusy();
+  // Up, with nothing posted, queued or in flight.
+  bool Idle() const;
 
   // eager.cc
   void QueueSend(Request* req);

@@ -59,32 +59,42 @@ void Context::UnwatchFd(int fd, uint32_t* current) {
   *current = 0;
 }
 
-int Context::Progress() {
-  // Completion events only say "look": the CQs are polled below anyway.
-  // Each must still be taken and acknowledged, and its CQ armed again later.
-  for (;;) {
+void Context::TakeCompletionEvents() {
+  // An event only says "look": the CQs are polled anyway. Each must still be
+  // taken and acknowledged, and its CQ armed again before the next sleep.
+  while (armed_cqs > 0) {
     ibv_cq* cq = nullptr;
     void* cq_context = nullptr;
     if (ibv_get_cq_event(device.channel, &cq, &cq_context) != 0) break;
     auto* conn = static_cast<Connection*>(cq_context);
-    conn->cq_armed = false;
+    if (conn->cq_armed) {
+      conn->cq_armed = false;
+      armed_cqs--;
+    }
+    conn->MarkBusy();
+    events++;
     if (++conn->unacked_cq_events >= 64) {
       ibv_ack_cq_events(cq, conn->unacked_cq_events);
       conn->unacked_cq_events = 0;
     }
   }
+}
+
+int Context::HandleSocketEvents() {
+  last_socket_check = Clock::now();
   epoll_event ready[64];
   int n = epoll_wait(epoll_fd, ready, 64, 0);
   if (n < 0 && errno != EINTR) {
     Log(PLASMA_TP_LOG_ERROR, "verbs: epoll_wait failed: %s", std::strerror(errno));
     return PLASMA_TP_ERR_IO;
   }
-  // Objects are destroyed only by host calls or at the end of this
-  // function, so every pointer in `ready` stays valid here.
+  // Objects are destroyed only by host calls or at the end of progress(),
+  // so every pointer in `ready` stays valid here.
   for (int i = 0; i < n; ++i) {
     auto* target = static_cast<PollTarget*>(ready[i].data.ptr);
     switch (target->kind) {
       case PollTarget::Kind::kCompletionChannel:
+        TakeCompletionEvents();
         break;
       case PollTarget::Kind::kWake: {
         uint64_t count;
@@ -99,17 +109,28 @@ int Context::Progress() {
         break;
     }
   }
+  return n > 0 ? n : 0;
+}
+
+int Context::Progress() {
+  // Sockets and completion events: every 100 us, and on every call while
+  // the last look found something (arm() always looks). A busy host calls
+  // progress() in a tight loop; a system call each time for events that
+  // are rare (set-up, a peer gone, an idle connection waking) would cost it.
   const Clock::time_point now = Clock::now();
-  for (Connection* conn : connections) {
-    if (conn->state == ConnState::kUp) {
-      conn->PollCompletions();
-      conn->FlushOutgoing();
-      conn->FlushReads();
-    } else if (!conn->Failed()) {
-      conn->CheckDeadline(now);
+  if (now - last_socket_check >= std::chrono::microseconds(100)) {
+    int found = HandleSocketEvents();
+    if (found < 0) return found;
+    if (found > 0) last_socket_check = Clock::time_point{};  // look again next time
+  }
+  PollBusyConnections(now);
+  if (now - last_sweep >= std::chrono::milliseconds(100)) {
+    last_sweep = now;
+    for (Connection* conn : connections) {
+      if (conn->state != ConnState::kUp && !conn->Failed()) conn->CheckDeadline(now);
+      // One that failed before the host accepted it is nobody's.
+      if (conn->Failed() && conn->listener != nullptr) to_delete.push_back(conn);
     }
-    // One that failed before the host accepted it is nobody's.
-    if (conn->Failed() && conn->listener != nullptr) to_delete.push_back(conn);
   }
   std::vector<Connection*> doomed;
   doomed.swap(to_delete);
@@ -121,12 +142,43 @@ int Context::Progress() {
   return happened;
 }
 
+void Context::PollBusyConnections(Clock::time_point now) {
+  // A connection quiet for a millisecond leaves the list with its CQ armed;
+  // the grace period keeps a ping-pong's next message off the event path.
+  for (size_t i = 0; i < busy.size();) {
+    Connection* conn = busy[i];
+    if (conn->state == ConnState::kUp) {
+      if (conn->PollCompletions() > 0) conn->last_active = now;
+      conn->FlushOutgoing();
+      conn->FlushReads();
+    }
+    const bool quiet = conn->state != ConnState::kUp ||
+                       (conn->Idle() && now - conn->last_active >= std::chrono::milliseconds(1));
+    if (quiet) {
+      conn->ArmCompletions();
+      // Whatever landed before the arm raises no event: one more look.
+      if (conn->state != ConnState::kUp || (conn->PollCompletions() == 0 && conn->Idle())) {
+        conn->busy = false;
+        busy[i] = busy.back();
+        busy.pop_back();
+        continue;
+      }
+    }
+    ++i;
+  }
+}
+
 int Context::Arm() {
   if (events > 0 || !to_delete.empty()) return PLASMA_TP_IN_PROGRESS;
-  for (Connection* conn : connections) conn->ArmCompletions();
-  // Completions that landed before the CQ was armed raise no event: take
-  // them now and wake the fd by hand, so that sleeping stays safe.
-  for (Connection* conn : connections) {
+  // Sockets first: progress() may have skipped them; their fds stay in the
+  // epoll set, so whatever is left makes the wait fd readable anyway.
+  if (HandleSocketEvents() < 0) return PLASMA_TP_ERR_IO;
+  // Idle connections are armed already; the busy ones now. Completions that
+  // landed before the arm raise no event: take them now and wake the fd by
+  // hand, so that sleeping stays safe.
+  for (Connection* conn : busy) conn->ArmCompletions();
+  for (size_t i = 0; i < busy.size(); ++i) {
+    Connection* conn = busy[i];
     if (conn->state != ConnState::kUp) continue;
     conn->PollCompletions();
     conn->FlushOutgoing();

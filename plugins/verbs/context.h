@@ -4,6 +4,7 @@
 // live object so that stale or foreign handles are rejected, not followed.
 #pragma once
 
+#include <chrono>
 #include <cstdarg>
 #include <cstdint>
 #include <list>
@@ -58,6 +59,19 @@ struct Context {
   // at the end of progress(), never while it is walking the sets.
   std::vector<Connection*> to_delete;
 
+  // CQs armed whose event has not been taken: only then can the completion
+  // channel have anything.
+  uint32_t armed_cqs = 0;
+  // Connections progress() polls: those with work outstanding or recent
+  // traffic. An idle one leaves the list with its CQ armed, and its next
+  // completion event brings it back, so a thousand quiet peers cost nothing
+  // per call.
+  std::vector<Connection*> busy;
+  // The last sweep of every connection (set-up deadlines, unclaimed ones).
+  std::chrono::steady_clock::time_point last_sweep{};
+  // When the epoll set (side channels, completion channel) was last looked at.
+  std::chrono::steady_clock::time_point last_socket_check{};
+
   // Things that happened since progress() last returned (completions, new
   // connections, state changes); progress() reports and resets it.
   int events = 0;
@@ -72,6 +86,11 @@ struct Context {
 
   int Progress();
   int Arm();
+
+ private:
+  void TakeCompletionEvents();
+  void PollBusyConnections(std::chrono::steady_clock::time_point now);
+  int HandleSocketEvents();  // < 0: epoll failed
 };
 
 }  // namespace plasma_verbs

@@ -30,6 +30,7 @@ void Connection::QueueSend(Request* req) {
   item.type = MessageType::kEager;  // or kRts: decided when posted, once the peer's limit is known
   item.req = req;
   outgoing.push_back(item);
+  MarkBusy();
   FlushOutgoing();
 }
 

@@ -203,7 +203,20 @@ void AcceptPending(Context* ctx, Listener* listener) {
     socklen_t from_len = sizeof(from);
     int fd = accept4(listener->fd, reinterpret_cast<sockaddr*>(&from), &from_len,
                      SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) {
+      int err = errno;
+      if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != listener->last_accept_errno) {
+        // Said once per kind of failure, not on every progress() call.
+        ctx->Log(PLASMA_TP_LOG_ERROR, "verbs: accepting on %s failed: %s%s",
+                 listener->address_blob.c_str(), std::strerror(err),
+                 err == EMFILE || err == ENFILE
+                     ? " (each connection holds one socket: raise the open-file limit, ulimit -n)"
+                     : "");
+      }
+      listener->last_accept_errno = err == EAGAIN || err == EWOULDBLOCK ? 0 : err;
+      return;
+    }
+    listener->last_accept_errno = 0;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto* conn = new Connection(ctx, /*acceptor=*/true);
@@ -389,9 +402,11 @@ void Connection::OnSocketEvent(uint32_t events) {
     return;
   }
   if (closed) {
-    Fail(PLASMA_TP_ERR_CONNECTION_RESET, state == ConnState::kUp
-                                             ? "the peer closed the connection"
-                                             : "the peer closed the side channel during set-up");
+    if (state == ConnState::kUp) {
+      Fail(PLASMA_TP_ERR_CONNECTION_RESET, "the peer closed the connection", PLASMA_TP_LOG_INFO);
+    } else {
+      Fail(PLASMA_TP_ERR_CONNECTION_RESET, "the peer closed the side channel during set-up");
+    }
     return;
   }
   if (!Failed()) Watch(this);

@@ -20,6 +20,7 @@ void Connection::QueueRead(Request* req) {
     return;
   }
   pending_reads.push_back(req);
+  MarkBusy();
   FlushReads();
 }
 

@@ -226,4 +226,36 @@ inline bool FetchKillingHolderMidTransfer(Cluster& cluster, Client& puller, cons
 }
 
 
+// Three nodes, the object (`size` bytes) on nodes 1 and 3; node 2 fetches it
+// and the holder it pulls from is killed mid-transfer: the fetch must still
+// succeed, from the other replica. A fresh cluster per attempt (so the
+// puller's log names only this holder), up to three; false if no kill ever
+// landed mid-transfer (the caller skips: nothing shown).
+inline bool FallsBackToTheReplicaWhenTheHolderIsKilled(int64_t capacity, const std::string& environment,
+                                                        size_t size) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Cluster cluster(3, false, capacity, environment);
+    EXPECT_TRUE(cluster.up()) << cluster.output();
+    if (!cluster.up()) return true;
+    auto puller = cluster.Connect(2);
+    ObjectId id = ObjectId::Random();
+    std::string data = RandomBytes(size, 11 + attempt);
+    Put(*cluster.Connect(1), id, data);
+    Put(*cluster.Connect(3), id, data);
+    int victim = 0;
+    Status result;
+    bool hit = FetchKillingHolderMidTransfer(cluster, *puller, id, [&] {
+      // The holder being pulled from is the one the puller connected to.
+      victim = cluster.Log(2, "manager").find("connected to node node3") != std::string::npos ? 3 : 1;
+      return victim;
+    }, &result);
+    if (!hit) continue;
+    EXPECT_TRUE(result.ok()) << "fetch after killing node" << victim << ": " << result.ToString();
+    if (result.ok()) ExpectObject(*puller, id, data);
+    return true;
+  }
+  return false;
+}
+
+
 }  // namespace plasma
