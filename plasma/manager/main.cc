@@ -36,6 +36,8 @@ const char kUsage[] =
     "  PLASMA_TRANSPORT       socket|verbs|ucx or an absolute .so path (default socket), or\n"
     "                         a list (verbs,ucx,socket): the first that works here\n"
     "  PLASMA_TRANSPORT_PATH  colon-separated directories searched for plugins first\n"
+    "  PLASMA_VERBS_*         the verbs plugin's device, threshold and queue settings\n"
+    "                         (docs/transport-abi.md, \"The verbs plugin\")\n"
     "  PLASMA_LOG_LEVEL       debug|info|warning|error\n";
 
 int UsageError(const std::string& message) {

@@ -15,6 +15,15 @@ namespace plasma {
 namespace {
 // While Redis is unreachable, or no node holds an object yet, look again this often.
 constexpr int64_t kRetryLookupMs = 200;
+
+// A plugin's address blob for the log: opaque bytes, printable in practice
+// (both plugins publish text such as "tcp:10.0.0.2:4000").
+std::string PrintableAddress(const std::string& blob) {
+  bool printable = !blob.empty() && std::all_of(blob.begin(), blob.end(), [](char c) {
+    return c >= 0x21 && c <= 0x7e;
+  });
+  return printable ? blob : "a " + std::to_string(blob.size()) + "-byte address";
+}
 }  // namespace
 
 // One client's Fetch: the ids asked for and what became of each.
@@ -75,7 +84,8 @@ Status Manager::Start(transport::Plugin* plugin) {
   PLASMA_LOG(kInfo) << "node " << options_.node_name << ": store " << options_.store_socket
                     << ", clients on " << options_.manager_socket << ", Redis "
                     << options_.redis_address << ", transport " << plugin->name()
-                    << " (inline messages up to " << engine_->eager_threshold() << " bytes)";
+                    << " (inline messages up to " << engine_->eager_threshold()
+                    << " bytes); peers reach it at " << PrintableAddress(engine_->address());
   return Status::OK();
 }
 

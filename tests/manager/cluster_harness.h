@@ -85,7 +85,7 @@ class Cluster {
   ~Cluster() {
     // Every daemon not killed on purpose must have lived through the test:
     // a crash after answering would otherwise go unseen.
-    if (up()) {
+    if (up() && !downed_) {
       for (int node = 1; node <= nodes_; ++node) {
         for (const char* process : {"store", "manager"}) {
           if (killed_.count({node, process})) continue;
@@ -131,6 +131,14 @@ class Cluster {
                          std::chrono::seconds(10));
   }
 
+  // `plasma-cluster down`, as a user would; the daemons are expected gone.
+  int Down() {
+    downed_ = true;
+    int code;
+    RunShell(std::string(PLASMA_CLUSTER_PATH) + " down --dir " + dir_, &code);
+    return code;
+  }
+
   // A frozen manager (SIGSTOP): alive, its sockets open, answering nothing.
   void FreezeManager(int node) { kill(Pid(node, "manager"), SIGSTOP); }
   void ThawManager(int node) { kill(Pid(node, "manager"), SIGCONT); }
@@ -142,6 +150,12 @@ class Cluster {
   std::string ManagerSocket(int node) const { return NodeDir(node) + "/manager.sock"; }
   pid_t Pid(int node, const std::string& process) const {
     std::ifstream in(NodeDir(node) + "/" + process + ".pid");
+    pid_t pid = -1;
+    in >> pid;
+    return pid;
+  }
+  pid_t RedisPid() const {
+    std::ifstream in(dir_ + "/redis.pid");
     pid_t pid = -1;
     in >> pid;
     return pid;
@@ -167,6 +181,7 @@ class Cluster {
  private:
   int nodes_;
   std::set<std::pair<int, std::string>> killed_;
+  bool downed_ = false;
   std::string dir_;
   std::string output_;
   int exit_code_ = -1;

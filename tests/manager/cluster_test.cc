@@ -464,5 +464,117 @@ TEST(ManagerCommandLine, VerbsWithoutADeviceExitsWithOneClearLine) {
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "expected one line:\n" << out;
 }
 
+TEST(ClusterCommandLine, StatusShowsEachProcessItsAddressAndObjects) {
+  Cluster cluster(2, false, int64_t(64) << 20);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  Put(*cluster.Connect(1), ObjectId::Random(), "one");
+  Put(*cluster.Connect(1), ObjectId::Random(), "two");
+  int code;
+  std::string status = RunShell(std::string(PLASMA_CLUSTER_PATH) + " status --dir " + cluster.dir(), &code);
+  EXPECT_EQ(code, 0) << status;
+  EXPECT_NE(status.find("redis: up (pid " + std::to_string(cluster.RedisPid()) + ")"),
+            std::string::npos)
+      << status;
+  EXPECT_NE(status.find("at " + cluster.env("REDIS_ADDRESS")), std::string::npos) << status;
+  EXPECT_NE(status.find("node1 store: up (pid " + std::to_string(cluster.Pid(1, "store")) + ") at " +
+                        cluster.StoreSocket(1) + ", 2 objects"),
+            std::string::npos)
+      << status;
+  EXPECT_NE(status.find("node2 store: up"), std::string::npos) << status;
+  EXPECT_NE(status.find(", 0 objects"), std::string::npos) << status;
+  EXPECT_NE(status.find("node1 manager: up (pid " + std::to_string(cluster.Pid(1, "manager")) +
+                        ") at " + cluster.ManagerSocket(1) + ", peers reach it at tcp:127.0.0.1:"),
+            std::string::npos)
+      << status;
+}
+
+TEST(ClusterCommandLine, RestartBringsANodeOrRedisBackOnItsAddress) {
+  Cluster cluster(2, false, int64_t(64) << 20);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  const std::string launcher = std::string(PLASMA_CLUSTER_PATH) + " restart ";
+  int code;
+  pid_t old_store = cluster.Pid(1, "store"), old_manager = cluster.Pid(1, "manager");
+  std::string out = RunShell(launcher + "node1 --dir " + cluster.dir(), &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("node1 restarted"), std::string::npos) << out;
+  EXPECT_NE(cluster.Pid(1, "store"), old_store);
+  EXPECT_NE(cluster.Pid(1, "manager"), old_manager);
+  EXPECT_FALSE(Alive(old_store));
+  // The restarted node serves again: an object put there reaches node 2.
+  ObjectId id = ObjectId::Random();
+  Put(*cluster.Connect(1), id, "after the node restart");
+  auto node2 = cluster.Connect(2);
+  ASSERT_TRUE(node2->Fetch({id}, 20000).ok());
+  ExpectObject(*node2, id, "after the node restart");
+
+  pid_t old_redis = cluster.RedisPid();
+  out = RunShell(launcher + "redis --dir " + cluster.dir(), &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(cluster.RedisPid(), old_redis);
+  std::string address = cluster.env("REDIS_ADDRESS");
+  EXPECT_EQ(RunShell("redis-cli -h " + address.substr(0, address.find(':')) + " -p " +
+                     address.substr(address.find(':') + 1) + " ping"),
+            "PONG\n");
+  // The managers find the new Redis by themselves and register again.
+  ObjectId later = ObjectId::Random();
+  Put(*cluster.Connect(1), later, "after the Redis restart");
+  ASSERT_TRUE(node2->Fetch({later}, 30000).ok());
+  ExpectObject(*node2, later, "after the Redis restart");
+
+  out = RunShell(launcher + "node9 --dir " + cluster.dir(), &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(out.find("no node9"), std::string::npos) << out;
+}
+
+TEST(ClusterCommandLine, DownStopsARedisRestartedByHand) {
+  Cluster cluster(1, false, int64_t(64) << 20);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  const std::string address = cluster.env("REDIS_ADDRESS");
+  const std::string host = address.substr(0, address.find(':'));
+  const std::string port = address.substr(address.find(':') + 1);
+  kill(cluster.RedisPid(), SIGKILL);
+  ASSERT_TRUE(test::WaitFor([&] { return RunShell("redis-cli -h " + host + " -p " + port + " ping") != "PONG\n"; },
+                            std::chrono::seconds(10)));
+  // By hand, with the launcher's own arguments (its working directory is the cluster's).
+  int code;
+  RunShell("redis-server --bind " + host + " --port " + port + " --save '' --appendonly no --dir " +
+               cluster.dir() + " --daemonize yes",
+           &code);
+  ASSERT_EQ(code, 0);
+  ASSERT_TRUE(test::WaitFor([&] { return RunShell("redis-cli -h " + host + " -p " + port + " ping") == "PONG\n"; },
+                            std::chrono::seconds(10)));
+  EXPECT_EQ(cluster.Down(), 0);
+  EXPECT_TRUE(test::WaitFor([&] { return RunShell("redis-cli -h " + host + " -p " + port + " ping") != "PONG\n"; },
+                            std::chrono::seconds(10)))
+      << "down left the hand-restarted redis-server running";
+}
+
+// Managers that talk to each other must agree on the transport: a holder
+// serving over another plugin is a clear error that names both.
+TEST(ClusterTest, PeerOnAnotherTransportIsAnErrorNamingBoth) {
+  Cluster cluster(2, false, int64_t(64) << 20);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  cluster.KillManager(1);
+  // Node 1 again, over the test-only fault plugin (a pass-through of socket,
+  // but another transport by name).
+  const std::string dir = cluster.NodeDir(1);
+  int code;
+  RunShell("PLASMA_TRANSPORT=fault " + std::string(PLASMA_MANAGER_PATH) + " --store-socket " + dir +
+               "/store.sock --socket " + dir + "/manager.sock --redis " + cluster.env("REDIS_ADDRESS") +
+               " --node node1 --listen 127.0.0.1 >" + dir + "/manager.log 2>&1 & echo $! >" + dir +
+               "/manager.pid",
+           &code);
+  ASSERT_TRUE(test::WaitFor([&] { return cluster.Log(1, "manager").find("registering node") != std::string::npos; },
+                            std::chrono::seconds(10)))
+      << cluster.Log(1, "manager");
+  ObjectId id = ObjectId::Random();
+  Put(*cluster.Connect(1), id, "bytes");
+  Status fetched = cluster.Connect(2)->Fetch({id}, 3000);
+  ASSERT_FALSE(fetched.ok());
+  EXPECT_NE(fetched.message().find("'fault'"), std::string::npos) << fetched.ToString();
+  EXPECT_NE(fetched.message().find("socket"), std::string::npos) << fetched.ToString();
+  EXPECT_NE(fetched.message().find("node1"), std::string::npos) << fetched.ToString();
+}
+
 }  // namespace
 }  // namespace plasma
