@@ -307,7 +307,10 @@ class Peer {
   // One turn of the busy loop: progress, then collect what completed. A
   // failed request ends the run (nothing here expects one to fail).
   Status Pump(Deadline deadline, const std::string& what) {
-    if (Clock::now() > deadline) {
+    // The deadline is looked at every 256th turn: a clock read can be a
+    // system call (an emulated guest's HPET), which perftest's loop never
+    // makes and which would otherwise be counted against the plugin.
+    if (++pumps_ % 256 == 0 && Clock::now() > deadline) {
       return Status::TimedOut(what + ": not done within " +
                               std::to_string(kPhaseTimeout.count()) + " s (" +
                               std::to_string(outstanding_.size()) + " requests outstanding)");
@@ -435,6 +438,7 @@ class Peer {
   uint64_t data_bytes_ = 0;
   plasma_tp_mem_t mem_ = nullptr;
   std::unordered_map<plasma_tp_request_t, Op> outstanding_;
+  uint64_t pumps_ = 0;
   std::vector<Completion> completed_;
 };
 

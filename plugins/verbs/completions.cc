@@ -46,7 +46,7 @@ void Connection::ArmCompletions() {
 }
 
 void Connection::MarkBusy() {
-  last_active = Clock::now();
+  last_active_call = ctx->progress_calls;
   if (busy) return;
   busy = true;
   ctx->busy.push_back(this);
@@ -102,7 +102,9 @@ int Connection::PollCompletions() {
     total += n;
     if (n < kBatch) break;
   }
-  if (total > 0) ctx->events++;
+  // Only what the host can see counts as an event (CompleteRequest and state
+  // changes count themselves): a credit or a send-buffer returned is not, so
+  // arm() does not wake the host for it.
   if (deferred_failure != PLASMA_TP_OK && !Failed()) {
     int status = deferred_failure;
     deferred_failure = PLASMA_TP_OK;

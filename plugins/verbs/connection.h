@@ -110,7 +110,7 @@ struct Connection {
   uint32_t unacked_cq_events = 0;
   bool cq_armed = false;
   bool busy = false;            // in Context::busy
-  Clock::time_point last_active;  // last time polling found work
+  uint64_t last_active_call = 0;  // the progress() call that last found work
   uint32_t psn = 0;
   uint32_t max_inline = 0;     // what the QP accepted
   uint32_t buffer_size = 0;    // one receive or send bounce buffer: header + payload

@@ -71,8 +71,7 @@ void Context::TakeCompletionEvents() {
       conn->cq_armed = false;
       armed_cqs--;
     }
-    conn->MarkBusy();
-    events++;
+    conn->MarkBusy();  // polled from now on; what it finds counts itself
     if (++conn->unacked_cq_events >= 64) {
       ibv_ack_cq_events(cq, conn->unacked_cq_events);
       conn->unacked_cq_events = 0;
@@ -81,7 +80,6 @@ void Context::TakeCompletionEvents() {
 }
 
 int Context::HandleSocketEvents() {
-  last_socket_check = Clock::now();
   epoll_event ready[64];
   int n = epoll_wait(epoll_fd, ready, 64, 0);
   if (n < 0 && errno != EINTR) {
@@ -113,25 +111,27 @@ int Context::HandleSocketEvents() {
 }
 
 int Context::Progress() {
-  // Sockets and completion events: every 100 us, and on every call while
+  // Sockets and completion events: every 32nd call, and on every call while
   // the last look found something (arm() always looks). A busy host calls
   // progress() in a tight loop; a system call each time for events that
   // are rare (set-up, a peer gone, an idle connection waking) would cost it.
-  const Clock::time_point now = Clock::now();
-  if (now - last_socket_check >= std::chrono::microseconds(100)) {
+  constexpr uint64_t kLookEvery = 32;
+  ++progress_calls;
+  if (progress_calls >= next_look) {
     int found = HandleSocketEvents();
     if (found < 0) return found;
-    if (found > 0) last_socket_check = Clock::time_point{};  // look again next time
-  }
-  PollBusyConnections(now);
-  if (now - last_sweep >= std::chrono::milliseconds(100)) {
-    last_sweep = now;
-    for (Connection* conn : connections) {
-      if (conn->state != ConnState::kUp && !conn->Failed()) conn->CheckDeadline(now);
-      // One that failed before the host accepted it is nobody's.
-      if (conn->Failed() && conn->listener != nullptr) to_delete.push_back(conn);
+    next_look = progress_calls + (found > 0 ? 1 : kLookEvery);
+    const Clock::time_point now = Clock::now();
+    if (now - last_sweep >= std::chrono::milliseconds(100)) {
+      last_sweep = now;
+      for (Connection* conn : connections) {
+        if (conn->state != ConnState::kUp && !conn->Failed()) conn->CheckDeadline(now);
+        // One that failed before the host accepted it is nobody's.
+        if (conn->Failed() && conn->listener != nullptr) to_delete.push_back(conn);
+      }
     }
   }
+  PollBusyConnections();
   std::vector<Connection*> doomed;
   doomed.swap(to_delete);
   for (Connection* conn : doomed) {
@@ -142,18 +142,18 @@ int Context::Progress() {
   return happened;
 }
 
-void Context::PollBusyConnections(Clock::time_point now) {
-  // A connection quiet for a millisecond leaves the list with its CQ armed;
-  // the grace period keeps a ping-pong's next message off the event path.
+void Context::PollBusyConnections() {
+  // A connection quiet for 64 calls leaves the list with its CQ armed; the
+  // grace keeps a ping-pong's next message off the event path.
   for (size_t i = 0; i < busy.size();) {
     Connection* conn = busy[i];
     if (conn->state == ConnState::kUp) {
-      if (conn->PollCompletions() > 0) conn->last_active = now;
+      if (conn->PollCompletions() > 0) conn->last_active_call = progress_calls;
       conn->FlushOutgoing();
       conn->FlushReads();
     }
     const bool quiet = conn->state != ConnState::kUp ||
-                       (conn->Idle() && now - conn->last_active >= std::chrono::milliseconds(1));
+                       (conn->Idle() && progress_calls - conn->last_active_call >= 64);
     if (quiet) {
       conn->ArmCompletions();
       // Whatever landed before the arm raises no event: one more look.
