@@ -312,7 +312,8 @@ int Connection::StartConnect(const sockaddr* addr, socklen_t len) {
 
 void Connection::CheckDeadline(Clock::time_point now) {
   if (state == ConnState::kUp || state == ConnState::kFailed || now < deadline) return;
-  Fail(PLASMA_TP_ERR_TIMED_OUT, "no answer within " + std::to_string(ctx->config.connect_timeout_ms) +
+  Fail(PLASMA_TP_ERR_TIMED_OUT, std::string("set-up stalled (") + StateName(state) + ") for " +
+                                    std::to_string(ctx->config.connect_timeout_ms) +
                                     " ms (PLASMA_VERBS_CONNECT_TIMEOUT_MS)");
 }
 

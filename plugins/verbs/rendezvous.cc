@@ -111,9 +111,13 @@ void Connection::OnFin(uint64_t transfer, int status) {
   }
   Request* req = found->second;
   awaiting_fin.erase(found);
-  // The receiver's outcome is its own; the sender's buffer is free either way.
+  // The receiver's outcome is its own (its receive carries it); the sender's
+  // buffer is free either way.
+  if (status != PLASMA_TP_OK) {
+    ctx->Log(PLASMA_TP_LOG_DEBUG, "verbs: %s ended transfer %llu with status %d", peer.c_str(),
+             static_cast<unsigned long long>(transfer), status);
+  }
   CompleteRequest(req, PLASMA_TP_OK, req->length);
-  (void)status;
 }
 
 }  // namespace plasma_verbs

@@ -269,5 +269,34 @@ TEST(LoaderTest, ToStatusMapsCodesAndNamesThePlugin) {
   EXPECT_EQ(plugin.ToStatus(PLASMA_TP_ERR_UNSUPPORTED, "x").code(), StatusCode::kNotSupported);
 }
 
+// A malformed PLASMA_VERBS_* value fails init() with one line naming the
+// variable and what it takes, before any device is looked for: the same on
+// a machine with RDMA and without.
+TEST(VerbsSettingsTest, MalformedSettingFailsInitNamingTheVariable) {
+  UseBuiltPlugins();
+  if (access((std::string(PLASMA_TEST_PLUGIN_DIR) + "/libplasma-transport-verbs.so").c_str(), F_OK) != 0) {
+    GTEST_SKIP() << "the verbs plugin is not built here";
+  }
+  struct Case {
+    const char* variable;
+    const char* value;
+  } cases[] = {{"PLASMA_VERBS_RNDV_THRESHOLD", "lots"},
+               {"PLASMA_VERBS_RNDV_THRESHOLD", "99999999"},
+               {"PLASMA_VERBS_RECV_BUFFERS", "-4"},
+               {"PLASMA_VERBS_GID_INDEX", "1x"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.variable) + "=" + c.value);
+    ScopedEnv setting(c.variable, std::string(c.value));
+    auto loaded = Plugin::Load("verbs", QuietOptions());
+    ASSERT_FALSE(loaded.ok());
+    const std::string message = loaded.status().ToString();
+    EXPECT_NE(message.find(std::string(c.variable) + "='" + c.value + "'"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("is not a number from"), std::string::npos) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    EXPECT_EQ(message.find("RDMA device"), std::string::npos) << "device looked for first: " << message;
+  }
+}
+
 }  // namespace
 }  // namespace plasma::transport::testing
