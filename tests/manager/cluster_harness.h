@@ -247,9 +247,10 @@ inline bool FetchKillingHolderMidTransfer(Cluster& cluster, Client& puller, cons
 // puller's log names only this holder), up to three; false if no kill ever
 // landed mid-transfer (the caller skips: nothing shown).
 inline bool FallsBackToTheReplicaWhenTheHolderIsKilled(int64_t capacity, const std::string& environment,
-                                                        size_t size) {
+                                                        size_t size, bool netns = false,
+                                                        const std::string& extra = "") {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    Cluster cluster(3, false, capacity, environment);
+    Cluster cluster(3, netns, capacity, environment, extra);
     EXPECT_TRUE(cluster.up()) << cluster.output();
     if (!cluster.up()) return true;
     auto puller = cluster.Connect(2);

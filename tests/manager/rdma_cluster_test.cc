@@ -1,9 +1,12 @@
-// Cluster tests for a native RDMA transport (PLASMA_TEST_TRANSPORT, default
-// verbs), run on the kernel's Soft-RoCE device inside the QEMU guest
-// (tests/rdma_guest/run-in-guest; see tests/rdma_guest/CMakeLists.txt).
+// Cluster tests for a high-performance transport (PLASMA_TEST_TRANSPORT,
+// default verbs): run on the kernel's Soft-RoCE device inside the QEMU guest
+// (tests/rdma_guest/run-in-guest; see tests/rdma_guest/CMakeLists.txt), and
+// for ucx also on the host, on loopback and, with PLASMA_TEST_NETNS=1, with
+// every node in its own network namespace (UCX_TLS from the environment).
 // Object sizes stay at a few MiB: Soft-RoCE under emulation moves tens of
 // MB/s. Each test checks every byte that arrived.
 #include <cstdlib>
+#include <cstring>
 
 #include "tests/manager/cluster_harness.h"
 
@@ -26,8 +29,20 @@ std::string Environment() {
 
 constexpr int64_t kCapacity = int64_t(256) << 20;
 
+bool InNamespaces() {
+  const char* netns = std::getenv("PLASMA_TEST_NETNS");
+  return netns != nullptr && std::strcmp(netns, "1") == 0;
+}
+
+// PLASMA_TEST_LISTEN: the managers' address (rdmacm needs the RDMA
+// device's, not loopback).
+std::string ClusterArgs() {
+  const char* listen = std::getenv("PLASMA_TEST_LISTEN");
+  return listen != nullptr && *listen != '\0' ? std::string("--listen ") + listen : "";
+}
+
 TEST(RdmaClusterTest, ObjectsEitherSideOfTheThresholdMoveIntact) {
-  Cluster cluster(2, false, kCapacity, Environment());
+  Cluster cluster(2, InNamespaces(), kCapacity, Environment(), ClusterArgs());
   ASSERT_TRUE(cluster.up()) << cluster.output();
   EXPECT_NE(cluster.Log(2, "manager").find("transport " + TransportUnderTest()), std::string::npos)
       << cluster.Log(2, "manager");
@@ -59,7 +74,7 @@ TEST(RdmaClusterTest, ObjectsEitherSideOfTheThresholdMoveIntact) {
 }
 
 TEST(RdmaClusterTest, ManyObjectsInFlightInOneFetch) {
-  Cluster cluster(2, false, kCapacity, Environment());
+  Cluster cluster(2, InNamespaces(), kCapacity, Environment(), ClusterArgs());
   ASSERT_TRUE(cluster.up()) << cluster.output();
   auto holder = cluster.Connect(1);
   auto puller = cluster.Connect(2);
@@ -80,13 +95,14 @@ TEST(RdmaClusterTest, ManyObjectsInFlightInOneFetch) {
 }
 
 TEST(RdmaClusterTest, HolderKilledMidReadFallsBackToTheReplica) {
-  if (!FallsBackToTheReplicaWhenTheHolderIsKilled(kCapacity, Environment(), 96 << 20)) {
+  if (!FallsBackToTheReplicaWhenTheHolderIsKilled(kCapacity, Environment(), 96 << 20,
+                                                  InNamespaces(), ClusterArgs())) {
     GTEST_SKIP() << "the READ finished before the kill could land; nothing shown";
   }
 }
 
 TEST(RdmaClusterTest, HolderKilledWithoutReplicaLeavesNothingHalfWritten) {
-  Cluster cluster(2, false, kCapacity, Environment());
+  Cluster cluster(2, InNamespaces(), kCapacity, Environment(), ClusterArgs());
   ASSERT_TRUE(cluster.up()) << cluster.output();
   auto puller = cluster.Connect(2);
   ObjectId id = ObjectId::Random();

@@ -1,6 +1,7 @@
 // Transport conformance: what every plugin must do, exercised through the
 // loader and the raw ABI table exactly as the manager uses them. Runs
 // against PLASMA_TEST_TRANSPORT (default: socket).
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -1120,6 +1121,50 @@ TEST_F(ConnectedPair, MessageSentJustBeforeCloseIsStillReceivable) {
   EXPECT_EQ(got, value);
 }
 
+// The peer half of KilledPeerFailsOutstandingRequests, in a process of its
+// own: the test re-executes this binary with only this test selected and
+// PLASMA_TEST_PEER_ADDRESS set. (A fresh process, not just a fork: a
+// plugin's library may run threads of its own, as UCX's async thread
+// does, which a forked child would not have.) No gtest assertions; a
+// failure just exits non-zero.
+TEST(SocketPeerDeathTest, PeerRole) {
+  const char* address = std::getenv("PLASMA_TEST_PEER_ADDRESS");
+  const char* go_fd = std::getenv("PLASMA_TEST_PEER_GO_FD");
+  if (address == nullptr || go_fd == nullptr) GTEST_SKIP() << "runs only as the peer process";
+  alarm(60);  // never outlive a stuck test
+  const int go = std::atoi(go_fd);
+  auto loaded = Plugin::Load(TransportUnderTest(), QuietOptions());
+  if (!loaded.ok()) _exit(2);
+  Endpoint peer;
+  peer.plugin = std::move(loaded).value();
+  if (peer.api().connect(peer.ctx(), address, std::strlen(address), &peer.conn) != 0) _exit(3);
+  static std::vector<uint8_t> region(32 << 20, 0x42);
+  plasma_tp_mem_t mem = nullptr;
+  const void* packed = nullptr;
+  size_t packed_len = 0;
+  if (peer.api().mem_register(peer.ctx(), region.data(), region.size(),
+                              PLASMA_TP_ACCESS_REMOTE_READ, &mem) != 0 ||
+      peer.api().mem_rkey(peer.ctx(), mem, &packed, &packed_len) != 0) {
+    _exit(4);
+  }
+  std::vector<uint8_t> hello(packed_len + 8);
+  uint64_t addr = reinterpret_cast<uintptr_t>(region.data());
+  std::memcpy(hello.data(), &addr, 8);
+  std::memcpy(hello.data() + 8, packed, packed_len);
+  plasma_tp_request_t req = nullptr;
+  if (peer.api().send(peer.ctx(), peer.conn, 1, hello.data(), hello.size(), nullptr, &req) != 0) {
+    _exit(5);
+  }
+  plasma_tp_completion_t c;
+  for (int i = 0; i < 1000000 && peer.api().test(peer.ctx(), req, &c) != PLASMA_TP_OK; ++i) {
+    peer.Progress();
+  }
+  char byte = 0;
+  if (read(go, &byte, 1) != 1) _exit(7);  // no progress() while waiting
+  raise(SIGKILL);  // die with everything open, mid-conversation
+  _exit(6);
+}
+
 // The peer is a separate process that is SIGKILLed while this side has a
 // receive, a rendezvous send and a READ outstanding towards it.
 TEST(SocketPeerDeathTest, KilledPeerFailsOutstandingRequests) {
@@ -1135,46 +1180,21 @@ TEST(SocketPeerDeathTest, KilledPeerFailsOutstandingRequests) {
   ASSERT_EQ(api.listener_address(parent.ctx(), listener, &blob, &blob_len), PLASMA_TP_OK);
   std::string address(static_cast<const char*>(blob), blob_len);
 
-  // The child dies only once the parent has posted its requests (told
+  // The peer dies only once this side has posted its requests (told
   // through this pipe, not the transport, so it never serves them first).
   int go[2];
   ASSERT_EQ(pipe(go), 0);
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    // Child: no gtest assertions; any failure just exits non-zero.
-    alarm(60);  // never outlive a stuck test
     close(go[1]);
-    auto loaded = Plugin::Load(TransportUnderTest(), QuietOptions());
-    if (!loaded.ok()) _exit(2);
-    Endpoint peer;
-    peer.plugin = std::move(loaded).value();
-    if (peer.api().connect(peer.ctx(), address.data(), address.size(), &peer.conn) != 0) _exit(3);
-    static std::vector<uint8_t> region(32 << 20, 0x42);
-    plasma_tp_mem_t mem = nullptr;
-    const void* packed = nullptr;
-    size_t packed_len = 0;
-    if (peer.api().mem_register(peer.ctx(), region.data(), region.size(),
-                                PLASMA_TP_ACCESS_REMOTE_READ, &mem) != 0 ||
-        peer.api().mem_rkey(peer.ctx(), mem, &packed, &packed_len) != 0) {
-      _exit(4);
-    }
-    std::vector<uint8_t> hello(packed_len + 8);
-    uint64_t addr = reinterpret_cast<uintptr_t>(region.data());
-    std::memcpy(hello.data(), &addr, 8);
-    std::memcpy(hello.data() + 8, packed, packed_len);
-    plasma_tp_request_t req = nullptr;
-    if (peer.api().send(peer.ctx(), peer.conn, 1, hello.data(), hello.size(), nullptr, &req) != 0) {
-      _exit(5);
-    }
-    plasma_tp_completion_t c;
-    for (int i = 0; i < 1000000 && peer.api().test(peer.ctx(), req, &c) != PLASMA_TP_OK; ++i) {
-      peer.Progress();
-    }
-    char byte = 0;
-    if (read(go[0], &byte, 1) != 1) _exit(7);  // no progress() while waiting
-    raise(SIGKILL);  // die with everything open, mid-conversation
-    _exit(6);
+    int quiet = open("/dev/null", O_WRONLY);  // the peer's own gtest report
+    if (quiet >= 0) dup2(quiet, STDOUT_FILENO);
+    setenv("PLASMA_TEST_PEER_ADDRESS", address.c_str(), 1);
+    setenv("PLASMA_TEST_PEER_GO_FD", std::to_string(go[0]).c_str(), 1);
+    execl("/proc/self/exe", "transport_tests", "--gtest_filter=SocketPeerDeathTest.PeerRole",
+          static_cast<char*>(nullptr));
+    _exit(8);
   }
   close(go[0]);
 

@@ -1,0 +1,110 @@
+// The per-init() state of the UCX plugin: one UCP context and one worker
+// (progressed by progress(), slept on through its event fd), the logger, the
+// settings, and registries of every live object so that stale or foreign
+// handles are rejected, not followed.
+#pragma once
+
+#include <cstdarg>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <ucp/api/ucp.h>
+
+#include "plugins/ucx/wire_format.h"
+#include "transport/plasma_transport.h"
+
+namespace plasma_ucx {
+
+struct Connection;
+struct Listener;
+struct OutgoingAm;
+struct ServedRead;
+struct Registration;
+struct RemoteKey;
+struct Request;
+
+// How read() moves bytes (PLASMA_UCX_READ).
+enum class ReadPath : uint8_t {
+  // The reader asks (kAmReadRequest); the holder checks the key and range
+  // against its live registrations and answers with a tagged send straight
+  // from the registered memory, which UCP moves by its own rendezvous
+  // protocol (RDMA READ on rc_verbs, process_vm_readv on cma, pipelined on
+  // tcp). The default: fastest where measured, and the holder can refuse.
+  kServeBySend,
+  // ucp_get_nbx() with UCX's unpacked key: no holder involvement, so only
+  // the reader's bounds check protects the holder (a hardware-checked key
+  // on rc_verbs; none on tcp or cma). For measurement.
+  kNativeGet,
+};
+
+// Something a UCP callback saw, handled after ucp_worker_progress() returns
+// (no UCP call is made from inside a callback).
+struct DeferredEvent {
+  enum class Kind : uint8_t {
+    kConnRequest, kHello, kReady, kGoodbye, kReadRequest, kReadRefused, kEpError
+  };
+  Kind kind;
+  ucp_ep_h ep = nullptr;
+  Listener* listener = nullptr;
+  ucp_conn_request_h conn_request = nullptr;
+  Connection* conn = nullptr;
+  ucs_status_t status = UCS_OK;
+  HandshakeHeader handshake{};
+  ReadRequestHeader read_request{};
+  ReadRefusedHeader read_refused{};
+};
+
+struct Context {
+  plasma_tp_log_fn log_fn = nullptr;
+  void* log_user_data = nullptr;
+  int max_log_level = PLASMA_TP_LOG_INFO;
+  ReadPath read_path = ReadPath::kServeBySend;
+  ucp_context_h ucp = nullptr;
+  ucp_worker_h worker = nullptr;
+  int event_fd = -1;
+  std::string description;
+
+  std::unordered_set<Listener*> listeners;
+  std::unordered_set<Connection*> connections;  // all, host-held or not
+  std::unordered_set<Connection*> handles;      // the ones the host holds
+  std::unordered_map<ucp_ep_h, Connection*> by_endpoint;
+  std::unordered_map<uint16_t, Connection*> by_id;
+  uint16_t last_id = 0;
+  std::unordered_set<Registration*> registrations;
+  std::unordered_map<uint64_t, Registration*> by_key;
+  std::unordered_set<RemoteKey*> remote_keys;
+  std::unordered_set<Request*> requests;
+  std::unordered_set<Request*> zombies;  // released by the host, still in UCP (request.h)
+  // Completed requests not yet released, in completion order.
+  std::list<Request*> completed;
+  std::vector<DeferredEvent> deferred;
+  // Header-only active messages and served READs still in UCP's hands:
+  // freed by their callbacks, or at finalize.
+  std::unordered_set<OutgoingAm*> am_sends;
+  std::unordered_set<ServedRead*> serving;
+  // Data tags of READs that ended before their bytes came (remote_read.h).
+  std::deque<uint64_t> abandoned_reads;
+  // Host-visible things since progress() last returned.
+  int events = 0;
+
+  ~Context();
+
+  void Log(int level, const char* format, ...) __attribute__((format(printf, 3, 4)));
+  bool LogEnabled(int level) const { return log_fn != nullptr && level <= max_log_level; }
+
+  int Progress();
+  int Arm();
+  // A free connection id (1..kMaxConnId), round robin so a closed
+  // connection's id is not reused while its stray messages may still arrive.
+  uint16_t AllocateId();
+};
+
+int InitUcp(Context* ctx);
+int StatusFromUcs(ucs_status_t status);
+
+}  // namespace plasma_ucx

@@ -1,0 +1,40 @@
+// read(): by default served by the holder (the reader's kAmReadRequest,
+// the holder's check against its live registrations, then a tagged send
+// of the bytes straight from registered memory into the reader's posted
+// receive, moved by UCP's rendezvous protocol); with PLASMA_UCX_READ=get,
+// ucp_get_nbx(). See docs/transport-abi.md for why and the measurements.
+#pragma once
+
+#include <ucp/api/ucp.h>
+
+#include "plugins/ucx/wire_format.h"
+
+namespace plasma_ucx {
+
+struct Context;
+struct Registration;
+struct Request;
+
+// One READ this side serves: keeps its registration pinned until UCP has
+// finished sending from it.
+struct ServedRead {
+  Context* ctx = nullptr;
+  Registration* reg = nullptr;
+};
+
+// Starts a read() now (connection up) or queues it until it is.
+void SubmitRead(Request* req);
+void StartRead(Request* req);
+
+// Holder side of kAmReadRequest, and the reader side of kAmReadRefused.
+void ServeReadRequest(Context* ctx, ucp_ep_h reply_ep, const ReadRequestHeader& request);
+void HandleReadRefused(Context* ctx, ucp_ep_h reply_ep, const ReadRefusedHeader& refused);
+
+// A READ that ended early (canceled, connection gone) may still get its
+// bytes; they are received into nothing so UCP does not keep them.
+void RememberAbandonedRead(Context* ctx, uint64_t data_tag);
+void DrainAbandonedReads(Context* ctx);
+
+void FreeServedReads(Context* ctx);
+
+}  // namespace plasma_ucx
