@@ -17,20 +17,23 @@ void OnAmSent(void* ucx_request, ucs_status_t status, void* user_data) {
 
 }  // namespace
 
-int SendHeaderOnly(Context* ctx, ucp_ep_h ep, uint16_t id, const void* header, size_t length,
-                   OutgoingAm** out_pending) {
+int SendActiveMessage(Context* ctx, ucp_ep_h ep, uint16_t id, const void* header, size_t length,
+                      const std::string& payload, OutgoingAm** out_pending) {
   if (out_pending != nullptr) *out_pending = nullptr;
   if (length > sizeof(OutgoingAm::header)) return PLASMA_TP_ERR_INTERNAL;
   auto* message = new OutgoingAm;
   message->ctx = ctx;
   std::memcpy(message->header, header, length);
+  message->payload = payload;
   ucp_request_param_t param{};
   param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA |
                        UCP_OP_ATTR_FIELD_FLAGS;
   param.cb.send = OnAmSent;
   param.user_data = message;
   param.flags = UCP_AM_SEND_FLAG_REPLY;
-  ucs_status_ptr_t posted = ucp_am_send_nbx(ep, id, message->header, length, nullptr, 0, &param);
+  ucs_status_ptr_t posted = ucp_am_send_nbx(ep, id, message->header, length,
+                                             message->payload.data(), message->payload.size(),
+                                             &param);
   if (UCS_PTR_IS_PTR(posted)) {
     ctx->am_sends.insert(message);
     if (out_pending != nullptr) *out_pending = message;

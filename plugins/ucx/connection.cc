@@ -40,6 +40,8 @@ void OnConnectionRequest(ucp_conn_request_h request, void* arg) {
   listener->ctx->deferred.push_back(event);
 }
 
+ucp_err_handler_t ErrorHandler(Connection* conn);
+
 Connection* NewConnection(Context* ctx, uint16_t id) {
   auto* conn = new Connection;
   conn->ctx = ctx;
@@ -50,30 +52,72 @@ Connection* NewConnection(Context* ctx, uint16_t id) {
 }
 
 void SetHandshake(Connection* conn) {
+  conn->handshake_out = HandshakeHeader{};
   conn->handshake_out.magic = kHandshakeMagic;
   conn->handshake_out.version = kProtocolVersion;
   conn->handshake_out.conn_id = conn->local_id;
+  conn->handshake_out.receiver_id = conn->peer_id;
+  conn->handshake_out.host = conn->ctx->host_id;
 }
 
-// Starts closing the endpoint (abortive); UCP finishes it in progress.
-void CloseEndpoint(Connection* conn) {
-  if (conn->ep == nullptr) return;
+// A second endpoint to the peer's worker address, where UCX uses shared
+// memory; it becomes the connection's `ep`.
+bool ConnectByWorkerAddress(Connection* conn, const std::string& worker_address) {
   Context* ctx = conn->ctx;
-  ctx->by_endpoint.erase(conn->ep);
-  ucp_request_param_t param{};
-  param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-  param.flags = UCP_EP_CLOSE_FLAG_FORCE;
-  ucs_status_ptr_t closing = ucp_ep_close_nbx(conn->ep, &param);
-  conn->ep = nullptr;
-  if (UCS_PTR_IS_PTR(closing)) conn->ep_close = closing;
+  ucp_ep_params_t params{};
+  // No error handling mode on this one: with it UCX 1.13 will not use its
+  // shared-memory transports (they cannot detect a dead peer), and picks
+  // tcp. A dead peer is seen through the client-server endpoint, which
+  // keeps it.
+  params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+  params.address = reinterpret_cast<const ucp_address_t*>(worker_address.data());
+  params.err_mode = UCP_ERR_HANDLING_MODE_NONE;
+  ucp_ep_h ep = nullptr;
+  ucs_status_t status = ucp_ep_create(ctx->worker, &params, &ep);
+  if (status != UCS_OK) {
+    ctx->Log(PLASMA_TP_LOG_WARN,
+             "ucx: cannot reach %s by worker address (%s); staying on the client-server endpoint",
+             conn->peer.c_str(), ucs_status_string(status));
+    return false;
+  }
+  conn->cm_ep = conn->ep;
+  conn->ep = ep;
+  ctx->by_endpoint[ep] = conn;
+  return true;
 }
 
-// True once UCP has finished closing the endpoint.
+// Both ends on this machine, and shared memory allowed on this end.
+bool SameMachine(const Context* ctx, const HandshakeHeader& peer) {
+  return ctx->shared_memory && peer.host != 0 && peer.host == ctx->host_id;
+}
+
+// Starts closing the connection's endpoints (abortive); UCP finishes in
+// progress.
+void CloseEndpoint(Connection* conn) {
+  Context* ctx = conn->ctx;
+  for (ucp_ep_h* ep : {&conn->ep, &conn->cm_ep}) {
+    if (*ep == nullptr) continue;
+    ctx->by_endpoint.erase(*ep);
+    ucp_request_param_t param{};
+    param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    // A force close needs error handling on both sides; the shared-memory
+    // endpoint has none, and its flush is local (shared memory, cma).
+    const bool by_address = conn->cm_ep != nullptr && *ep == conn->ep;
+    param.flags = by_address ? 0 : UCP_EP_CLOSE_FLAG_FORCE;
+    ucs_status_ptr_t closing = ucp_ep_close_nbx(*ep, &param);
+    *ep = nullptr;
+    if (UCS_PTR_IS_PTR(closing)) conn->closing.push_back(closing);
+  }
+}
+
+// True once UCP has finished closing the connection's endpoints.
 bool EndpointClosed(Connection* conn) {
-  if (conn->ep_close == nullptr) return conn->ep == nullptr;
-  if (ucp_request_check_status(conn->ep_close) == UCS_INPROGRESS) return false;
-  ucp_request_free(conn->ep_close);
-  conn->ep_close = nullptr;
+  if (conn->ep != nullptr || conn->cm_ep != nullptr) return false;
+  for (auto it = conn->closing.begin(); it != conn->closing.end();) {
+    if (ucp_request_check_status(*it) == UCS_INPROGRESS) return false;
+    ucp_request_free(*it);
+    it = conn->closing.erase(it);
+  }
   return true;
 }
 
@@ -253,7 +297,8 @@ void HandleConnectionRequest(Context* ctx, Listener* listener, ucp_conn_request_
   ctx->by_endpoint[conn->ep] = conn;
 }
 
-void HandleHello(Context* ctx, ucp_ep_h reply_ep, const HandshakeHeader& hello) {
+void HandleHello(Context* ctx, ucp_ep_h reply_ep, const HandshakeHeader& hello,
+                 const std::string& worker_address) {
   Connection* conn = ByEndpoint(ctx, reply_ep);
   if (conn == nullptr || conn->phase != ConnPhase::kAwaitingHello) {
     ctx->Log(PLASMA_TP_LOG_WARN, "ucx: ignored a hello on an endpoint that expects none");
@@ -263,25 +308,35 @@ void HandleHello(Context* ctx, ucp_ep_h reply_ep, const HandshakeHeader& hello) 
     FailConnection(conn, PLASMA_TP_ERR_PROTOCOL, "malformed hello (not this plugin or version)");
     return;
   }
-  conn->peer_id = hello.conn_id;
-  SetHandshake(conn);
-  int rc = SendHeaderOnly(ctx, conn->ep, kAmReady, &conn->handshake_out, sizeof(conn->handshake_out));
-  if (rc != PLASMA_TP_OK) {
-    FailConnection(conn, rc, "could not answer the hello");
-    return;
-  }
   if (conn->listener == nullptr) {  // its listener was closed meanwhile
     FailConnection(conn, PLASMA_TP_ERR_CONNECTION_REFUSED, "listener closed");
+    return;
+  }
+  conn->peer_id = hello.conn_id;
+  // A worker address in the ready tells the client to connect by address
+  // too; the ready itself goes over the new endpoint, ahead of any data.
+  std::string offer;
+  if (!worker_address.empty() && SameMachine(ctx, hello) &&
+      ConnectByWorkerAddress(conn, worker_address)) {
+    offer = ctx->worker_address;
+  }
+  SetHandshake(conn);
+  int rc = SendActiveMessage(ctx, conn->ep, kAmReady, &conn->handshake_out,
+                             sizeof(conn->handshake_out), offer);
+  if (rc != PLASMA_TP_OK) {
+    FailConnection(conn, rc, "could not answer the hello");
     return;
   }
   conn->listener->ready.push_back(conn);
   BecomeUp(conn);
 }
 
-void HandleReady(Context* ctx, ucp_ep_h reply_ep, const HandshakeHeader& ready) {
-  Connection* conn = ByEndpoint(ctx, reply_ep);
+void HandleReady(Context* ctx, const HandshakeHeader& ready, const std::string& worker_address) {
+  auto found = ctx->by_id.find(ready.receiver_id);
+  Connection* conn = found != ctx->by_id.end() ? found->second : nullptr;
   if (conn == nullptr || conn->phase != ConnPhase::kConnecting) {
-    ctx->Log(PLASMA_TP_LOG_WARN, "ucx: ignored a ready on an endpoint that expects none");
+    ctx->Log(PLASMA_TP_LOG_WARN, "ucx: ignored a ready for connection %u, which expects none",
+             ready.receiver_id);
     return;
   }
   if (!ValidHandshake(ready)) {
@@ -289,12 +344,24 @@ void HandleReady(Context* ctx, ucp_ep_h reply_ep, const HandshakeHeader& ready) 
     return;
   }
   conn->peer_id = ready.conn_id;
+  if (!worker_address.empty() && !ConnectByWorkerAddress(conn, worker_address)) {
+    // The server already sends over its worker-address endpoint; ours
+    // stays on the client-server one, which still works both ways.
+  }
   BecomeUp(conn);
 }
 
-void HandleGoodbye(Context* ctx, ucp_ep_h reply_ep) {
-  Connection* conn = ByEndpoint(ctx, reply_ep);
-  if (conn != nullptr) FailConnection(conn, PLASMA_TP_ERR_CONNECTION_RESET, "the peer closed it");
+Connection* ReceivingConnection(Context* ctx, uint16_t receiver_id) {
+  auto found = ctx->by_id.find(receiver_id);
+  if (found == ctx->by_id.end() || found->second->phase != ConnPhase::kUp) return nullptr;
+  return found->second;
+}
+
+void HandleGoodbye(Context* ctx, const HandshakeHeader& goodbye) {
+  Connection* conn = ReceivingConnection(ctx, goodbye.receiver_id);
+  if (conn != nullptr && conn->peer_id == goodbye.conn_id) {
+    FailConnection(conn, PLASMA_TP_ERR_CONNECTION_RESET, "the peer closed it");
+  }
 }
 
 void HandleEndpointError(Context* ctx, Connection* conn, ucs_status_t status) {
@@ -394,7 +461,8 @@ int Connect(Context* ctx, const void* blob, size_t len, Connection** out) {
   }
   ctx->by_endpoint[conn->ep] = conn;
   SetHandshake(conn);
-  int rc = SendHeaderOnly(ctx, conn->ep, kAmHello, &conn->handshake_out, sizeof(conn->handshake_out));
+  int rc = SendActiveMessage(ctx, conn->ep, kAmHello, &conn->handshake_out,
+                             sizeof(conn->handshake_out), ctx->worker_address);
   if (rc != PLASMA_TP_OK) FailConnection(conn, rc, "could not send the hello");
   return PLASMA_TP_OK;
 }
@@ -411,8 +479,9 @@ void CloseConnection(Context* ctx, Connection* conn) {
     // UCP's force close discards what it has not sent: the goodbye must be
     // out first.
     OutgoingAm* goodbye = nullptr;
-    SendHeaderOnly(ctx, conn->ep, kAmGoodbye, &conn->handshake_out, sizeof(conn->handshake_out),
-                   &goodbye);
+    SetHandshake(conn);
+    SendActiveMessage(ctx, conn->ep, kAmGoodbye, &conn->handshake_out,
+                      sizeof(conn->handshake_out), std::string(), &goodbye);
     for (int spin = 0; goodbye != nullptr && ctx->am_sends.count(goodbye) != 0; ++spin) {
       ucp_worker_progress(ctx->worker);
       if (spin % 256 == 255 && std::chrono::steady_clock::now() > deadline) break;
@@ -474,8 +543,8 @@ void DestroyAllConnections(Context* ctx) {
     if (spin % 256 == 255 && std::chrono::steady_clock::now() > deadline) break;
   }
   for (Connection* conn : ctx->connections) {
-    if (conn->ep_close != nullptr) ucp_request_free(conn->ep_close);
-    conn->ep_close = nullptr;
+    for (void* closing : conn->closing) ucp_request_free(closing);
+    conn->closing.clear();
   }
 }
 

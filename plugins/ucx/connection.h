@@ -1,8 +1,22 @@
-// Connections over UCP endpoints in client-server mode (a ucp_listener on a
-// sockaddr), and the handshake that gives each side the other's connection
-// id: the client sends kAmHello, the server answers kAmReady. Both are
-// active messages with the reply flag, so the receiver learns which of its
-// endpoints a message came by, which tagged messages do not tell.
+// Connections over UCP endpoints, and the handshake that gives each side
+// the other's connection id: the client sends kAmHello, the server answers
+// kAmReady.
+//
+// A connection starts in client-server mode: a ucp_listener on a sockaddr,
+// which is what rdmacm (RoCE, InfiniBand) needs and which works over TCP
+// alike. The hello comes with the reply flag, so the server learns which of
+// its endpoints it came by; every later message names the receiver's id.
+//
+// UCX 1.13's client-server wire-up selects network transports only, never
+// shared memory, and its shared-memory transports work only on endpoints
+// without error handling (with UCP_ERR_HANDLING_MODE_PEER UCX picks tcp),
+// where a dead peer is a fatal error (cma aborts the process). So shared
+// memory is opt-in (PLASMA_UCX_SHARED_MEMORY=1): when both ends are on one
+// machine (same boot id) and UCX_TLS allows it, the hello and the ready
+// carry each side's worker address, each side creates a second endpoint
+// to the other's worker by that address, without error handling (UCX then
+// picks sysv/posix and cma), and all traffic goes over those; the
+// client-server endpoints stay, idle, to notice a peer that goes away.
 #pragma once
 
 #include <sys/socket.h>
@@ -38,8 +52,9 @@ struct Connection {
   Context* ctx = nullptr;
   ConnPhase phase = ConnPhase::kConnecting;
   int failure_status = PLASMA_TP_OK;
-  ucp_ep_h ep = nullptr;
-  void* ep_close = nullptr;        // ucp_ep_close_nbx() request still running
+  ucp_ep_h ep = nullptr;            // what traffic goes over
+  ucp_ep_h cm_ep = nullptr;         // the client-server endpoint, if `ep` is another
+  std::vector<void*> closing;       // ucp_ep_close_nbx() requests still running
   uint16_t local_id = 0;           // our id: the peer puts it in the tags it sends us
   uint16_t peer_id = 0;            // the peer's id: we put it in the tags we send
   Listener* listener = nullptr;    // server side: where accept() finds it
@@ -81,9 +96,12 @@ void FailConnection(Connection* conn, int status, const char* why);
 
 // Deferred from UCP callbacks, run by progress() after ucp_worker_progress().
 void HandleConnectionRequest(Context* ctx, Listener* listener, ucp_conn_request_h request);
-void HandleHello(Context* ctx, ucp_ep_h reply_ep, const HandshakeHeader& hello);
-void HandleReady(Context* ctx, ucp_ep_h reply_ep, const HandshakeHeader& ready);
-void HandleGoodbye(Context* ctx, ucp_ep_h reply_ep);
+void HandleHello(Context* ctx, ucp_ep_h reply_ep, const HandshakeHeader& hello,
+                 const std::string& worker_address);
+void HandleReady(Context* ctx, const HandshakeHeader& ready, const std::string& worker_address);
+void HandleGoodbye(Context* ctx, const HandshakeHeader& goodbye);
+// The connection a received message names (receiver id), if it is up.
+Connection* ReceivingConnection(Context* ctx, uint16_t receiver_id);
 void HandleEndpointError(Context* ctx, Connection* conn, ucs_status_t status);
 
 // Frees connections the host closed whose endpoint and requests are done.

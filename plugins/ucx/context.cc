@@ -1,5 +1,10 @@
 #include "plugins/ucx/context.h"
 
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,19 +27,21 @@ constexpr int kMaxWorkerPasses = 64;
 template <DeferredEvent::Kind kKind, typename Header, Header DeferredEvent::*kField>
 ucs_status_t DeferHeader(void* arg, const void* header, size_t header_length, void* data,
                          size_t length, const ucp_am_recv_param_t* param) {
-  (void)data;
-  (void)length;
   auto* ctx = static_cast<Context*>(arg);
   DeferredEvent event{};
   event.kind = kKind;
   event.ep = (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) ? param->reply_ep : nullptr;
-  if (header_length != sizeof(Header) || event.ep == nullptr) {
+  if (header_length != sizeof(Header)) {
     ctx->Log(PLASMA_TP_LOG_WARN, "ucx: dropped a malformed active message (%zu header bytes)",
              header_length);
     return UCS_OK;
   }
   std::memcpy(&(event.*kField), header, sizeof(Header));
-  ctx->deferred.push_back(event);
+  // Payloads are small (a worker address) and so arrive eagerly, in full.
+  if (length > 0 && !(param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV)) {
+    event.payload.assign(static_cast<const char*>(data), length);
+  }
+  ctx->deferred.push_back(std::move(event));
   return UCS_OK;
 }
 
@@ -65,6 +72,70 @@ int ReadSettings(Context* ctx) {
     ctx->Log(PLASMA_TP_LOG_ERROR, "ucx: PLASMA_UCX_READ='%s' is neither 'send' nor 'get'", path);
     return PLASMA_TP_ERR_INVALID_ARGUMENT;
   }
+  return PLASMA_TP_OK;
+}
+
+// The machine's boot id, hashed: equal for every process (in any network
+// namespace) on one running kernel.
+uint64_t HostId() {
+  char text[64] = {};
+  FILE* file = std::fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (file == nullptr) return 0;
+  size_t got = std::fread(text, 1, sizeof(text) - 1, file);
+  std::fclose(file);
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a
+  for (size_t i = 0; i < got; ++i) hash = (hash ^ uint8_t(text[i])) * 1099511628211ull;
+  return got > 0 ? hash : 0;
+}
+
+// Whether UCX_TLS lets UCX use a shared-memory transport: unset, "all",
+// or a list naming one (a "^" list excludes what it names).
+bool SharedMemoryAllowed() {
+  const char* tls = std::getenv("UCX_TLS");
+  if (tls == nullptr || *tls == '\0' || std::strcmp(tls, "all") == 0) return true;
+  std::string list = tls;
+  bool exclude = list[0] == '^';
+  bool named = false;
+  for (const char* shm : {"sm", "shm", "posix", "sysv", "cma", "xpmem", "knem"}) {
+    size_t at = 0;
+    while ((at = list.find(shm, at)) != std::string::npos) {
+      size_t end = at + std::strlen(shm);
+      bool starts = at == 0 || list[at - 1] == ',' || list[at - 1] == '^';
+      bool ends = end == list.size() || list[end] == ',';
+      if (starts && ends) named = true;
+      at = end;
+    }
+  }
+  return exclude ? !named : named;
+}
+
+int PrepareSharedMemory(Context* ctx) {
+  ctx->host_id = HostId();
+  const char* wanted = std::getenv("PLASMA_UCX_SHARED_MEMORY");
+  if (wanted != nullptr && *wanted != '\0' && std::strcmp(wanted, "0") != 0 &&
+      std::strcmp(wanted, "1") != 0) {
+    ctx->Log(PLASMA_TP_LOG_ERROR, "ucx: PLASMA_UCX_SHARED_MEMORY='%s' is neither 0 nor 1", wanted);
+    return PLASMA_TP_ERR_INVALID_ARGUMENT;
+  }
+  const bool asked = wanted != nullptr && std::strcmp(wanted, "1") == 0;
+  ctx->shared_memory = asked && ctx->host_id != 0 && SharedMemoryAllowed();
+  if (asked && !ctx->shared_memory) {
+    ctx->Log(PLASMA_TP_LOG_WARN, "ucx: PLASMA_UCX_SHARED_MEMORY=1, but UCX_TLS=%s has no "
+             "shared-memory transport; peers on this machine use the network", std::getenv("UCX_TLS"));
+  }
+  if (!ctx->shared_memory) return PLASMA_TP_OK;
+  ctx->Log(PLASMA_TP_LOG_WARN,
+           "ucx: PLASMA_UCX_SHARED_MEMORY=1: peers on this machine use shared memory without UCX "
+           "error handling, so a peer that dies mid-transfer aborts this process (UCX 1.13)");
+  ucp_address_t* address = nullptr;
+  size_t length = 0;
+  ucs_status_t status = ucp_worker_get_address(ctx->worker, &address, &length);
+  if (status != UCS_OK) {
+    ctx->Log(PLASMA_TP_LOG_ERROR, "ucx: no worker address: %s", ucs_status_string(status));
+    return StatusFromUcs(status);
+  }
+  ctx->worker_address.assign(reinterpret_cast<const char*>(address), length);
+  ucp_worker_release_address(ctx->worker, address);
   return PLASMA_TP_OK;
 }
 
@@ -152,6 +223,16 @@ int InitUcp(Context* ctx) {
     ctx->Log(PLASMA_TP_LOG_ERROR, "ucx: no worker event fd: %s", ucs_status_string(status));
     return PLASMA_TP_ERR_IO;
   }
+  ctx->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  ctx->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  epoll_event watch{};
+  watch.events = EPOLLIN;
+  if (ctx->epoll_fd < 0 || ctx->timer_fd < 0 ||
+      epoll_ctl(ctx->epoll_fd, EPOLL_CTL_ADD, ctx->event_fd, &watch) != 0 ||
+      epoll_ctl(ctx->epoll_fd, EPOLL_CTL_ADD, ctx->timer_fd, &watch) != 0) {
+    ctx->Log(PLASMA_TP_LOG_ERROR, "ucx: cannot set up the wait fd: %s", std::strerror(errno));
+    return PLASMA_TP_ERR_IO;
+  }
   using K = DeferredEvent::Kind;
   rc = SetHandler(ctx, kAmHello, DeferHeader<K::kHello, HandshakeHeader, &DeferredEvent::handshake>);
   if (rc == PLASMA_TP_OK) {
@@ -169,6 +250,8 @@ int InitUcp(Context* ctx) {
     rc = SetHandler(ctx, kAmReadRefused,
                     DeferHeader<K::kReadRefused, ReadRefusedHeader, &DeferredEvent::read_refused>);
   }
+  if (rc != PLASMA_TP_OK) return rc;
+  rc = PrepareSharedMemory(ctx);
   if (rc != PLASMA_TP_OK) return rc;
 
   unsigned major = 0, minor = 0, release = 0;
@@ -204,6 +287,8 @@ Context::~Context() {
   FreeOutgoingAms(this);
   FreeServedReads(this);
   if (ucp != nullptr) ucp_cleanup(ucp);
+  if (timer_fd >= 0) close(timer_fd);
+  if (epoll_fd >= 0) close(epoll_fd);
 }
 
 uint16_t Context::AllocateId() {
@@ -222,36 +307,56 @@ int Context::Progress() {
   for (int round = 0; round < 16 && !deferred.empty(); ++round) {
     std::vector<DeferredEvent> batch;
     batch.swap(deferred);
-    for (const DeferredEvent& event : batch) {
+    for (DeferredEvent& event : batch) {
       switch (event.kind) {
         case DeferredEvent::Kind::kConnRequest:
           HandleConnectionRequest(this, event.listener, event.conn_request);
           break;
-        case DeferredEvent::Kind::kHello: HandleHello(this, event.ep, event.handshake); break;
-        case DeferredEvent::Kind::kReady: HandleReady(this, event.ep, event.handshake); break;
-        case DeferredEvent::Kind::kGoodbye: HandleGoodbye(this, event.ep); break;
-        case DeferredEvent::Kind::kReadRequest:
-          ServeReadRequest(this, event.ep, event.read_request);
+        case DeferredEvent::Kind::kHello:
+          HandleHello(this, event.ep, event.handshake, event.payload);
           break;
-        case DeferredEvent::Kind::kReadRefused:
-          HandleReadRefused(this, event.ep, event.read_refused);
-          break;
+        case DeferredEvent::Kind::kReady: HandleReady(this, event.handshake, event.payload); break;
+        case DeferredEvent::Kind::kGoodbye: HandleGoodbye(this, event.handshake); break;
+        case DeferredEvent::Kind::kReadRequest: ServeReadRequest(this, event.read_request); break;
+        case DeferredEvent::Kind::kReadRefused: HandleReadRefused(this, event.read_refused); break;
         case DeferredEvent::Kind::kEpError: HandleEndpointError(this, event.conn, event.status); break;
       }
     }
   }
   if (!abandoned_reads.empty()) DrainAbandonedReads(this);
   ReapClosedConnections(this);
+  uint64_t expirations = 0;
+  if (read(timer_fd, &expirations, sizeof(expirations)) < 0) expirations = 0;  // a nap ended
   int happened = events;
   events = 0;
+  if (happened > 0) futile_arms = 0;
   return happened;
 }
 
+void Context::WakeAfter(long nanoseconds) {
+  itimerspec when{};
+  when.it_value.tv_nsec = nanoseconds;
+  timerfd_settime(timer_fd, 0, &when, nullptr);
+}
+
 int Context::Arm() {
-  if (!completed.empty() || !deferred.empty()) return PLASMA_TP_IN_PROGRESS;
+  if (!deferred.empty()) return PLASMA_TP_IN_PROGRESS;
+  // Completions the host has not collected are not progress() work; the
+  // fd is made readable at once so that it collects them.
+  if (!completed.empty()) {
+    WakeAfter(1);
+    return PLASMA_TP_OK;
+  }
   ucs_status_t status = ucp_worker_arm(worker);
-  if (status == UCS_OK) return PLASMA_TP_OK;
-  if (status == UCS_ERR_BUSY) return PLASMA_TP_IN_PROGRESS;
+  if (status == UCS_OK) {
+    futile_arms = 0;
+    return PLASMA_TP_OK;
+  }
+  if (status == UCS_ERR_BUSY) {
+    if (++futile_arms < kFutileArmsBeforeNap) return PLASMA_TP_IN_PROGRESS;
+    WakeAfter(long{kNapMicros} * 1000);
+    return PLASMA_TP_OK;
+  }
   Log(PLASMA_TP_LOG_ERROR, "ucx: ucp_worker_arm failed: %s", ucs_status_string(status));
   return StatusFromUcs(status);
 }

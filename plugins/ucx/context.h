@@ -57,6 +57,7 @@ struct DeferredEvent {
   HandshakeHeader handshake{};
   ReadRequestHeader read_request{};
   ReadRefusedHeader read_refused{};
+  std::string payload;  // hello, ready: the sender's worker address, if any
 };
 
 struct Context {
@@ -66,8 +67,21 @@ struct Context {
   ReadPath read_path = ReadPath::kServeBySend;
   ucp_context_h ucp = nullptr;
   ucp_worker_h worker = nullptr;
-  int event_fd = -1;
+  int event_fd = -1;   // UCX's (ucp_worker_get_efd)
+  // What the host sleeps on: UCX's fd and a timer. UCX cannot arm while a
+  // shared-memory FIFO to a slow peer is full (ucp_worker_arm is BUSY with
+  // nothing to progress); then arm() says OK with the timer set, so the
+  // host naps kNapMicros instead of spinning.
+  int epoll_fd = -1;
+  int timer_fd = -1;
+  int futile_arms = 0;  // BUSY answers in a row with no event in between
   std::string description;
+  // Shared memory between managers of one machine (connection.h): this
+  // machine's boot id, whether UCX_TLS lets UCX use shared memory, and this
+  // worker's address for peers on the same machine.
+  uint64_t host_id = 0;
+  bool shared_memory = false;
+  std::string worker_address;
 
   std::unordered_set<Listener*> listeners;
   std::unordered_set<Connection*> connections;  // all, host-held or not
@@ -93,12 +107,16 @@ struct Context {
   int events = 0;
 
   ~Context();
+  static constexpr int kNapMicros = 1000;
+  static constexpr int kFutileArmsBeforeNap = 8;
 
   void Log(int level, const char* format, ...) __attribute__((format(printf, 3, 4)));
   bool LogEnabled(int level) const { return log_fn != nullptr && level <= max_log_level; }
 
   int Progress();
   int Arm();
+  // Makes the wait fd readable after this long (the timer).
+  void WakeAfter(long nanoseconds);
   // A free connection id (1..kMaxConnId), round robin so a closed
   // connection's id is not reused while its stray messages may still arrive.
   uint16_t AllocateId();

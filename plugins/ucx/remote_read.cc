@@ -24,11 +24,12 @@ void OnServed(void* ucx_request, ucs_status_t status, void* user_data) {
   ucp_request_free(ucx_request);
 }
 
-void Refuse(Context* ctx, ucp_ep_h ep, uint64_t read_id, int status) {
+void Refuse(Connection* conn, uint64_t read_id, int status) {
   ReadRefusedHeader refused{};
+  refused.receiver_id = conn->peer_id;
   refused.read_id = read_id;
   refused.status = status;
-  SendHeaderOnly(ctx, ep, kAmReadRefused, &refused, sizeof(refused));
+  SendActiveMessage(conn->ctx, conn->ep, kAmReadRefused, &refused, sizeof(refused));
 }
 
 void StartServedRead(Request* req) {
@@ -37,6 +38,7 @@ void StartServedRead(Request* req) {
   req->read_id = conn->next_read_id++;
   conn->reads[req->read_id] = req;
   ReadRequestHeader ask{};
+  ask.receiver_id = conn->peer_id;
   ask.read_id = req->read_id;
   ask.remote_addr = req->remote_addr;
   ask.length = req->length;
@@ -46,7 +48,7 @@ void StartServedRead(Request* req) {
   // arrive unexpected (and anything that does is an abandoned READ's).
   PostReceive(req, ReadDataTag(conn->local_id, req->read_id), kFullMask);
   if (req->phase == RequestPhase::kComplete) return;
-  int rc = SendHeaderOnly(ctx, conn->ep, kAmReadRequest, &ask, sizeof(ask));
+  int rc = SendActiveMessage(ctx, conn->ep, kAmReadRequest, &ask, sizeof(ask));
   if (rc != PLASMA_TP_OK && req->ucx != nullptr) {
     req->refused_status = rc;
     ucp_request_cancel(ctx->worker, req->ucx);
@@ -90,17 +92,16 @@ void StartRead(Request* req) {
   }
 }
 
-void ServeReadRequest(Context* ctx, ucp_ep_h reply_ep, const ReadRequestHeader& request) {
-  auto found = ctx->by_endpoint.find(reply_ep);
-  if (found == ctx->by_endpoint.end() || found->second->phase != ConnPhase::kUp) return;
-  Connection* conn = found->second;
+void ServeReadRequest(Context* ctx, const ReadRequestHeader& request) {
+  Connection* conn = ReceivingConnection(ctx, request.receiver_id);
+  if (conn == nullptr) return;
   Registration* reg = nullptr;
   int rc = FindServedRange(ctx, request.key, request.remote_addr, request.length, &reg);
   if (rc != PLASMA_TP_OK) {
     ctx->Log(PLASMA_TP_LOG_DEBUG, "ucx: refused a READ of %llu bytes from %s: %s",
              static_cast<unsigned long long>(request.length), conn->peer.c_str(),
              plasma_tp_default_strerror(rc));
-    Refuse(ctx, conn->ep, request.read_id, rc);
+    Refuse(conn, request.read_id, rc);
     return;
   }
   auto* served = new ServedRead;
@@ -124,10 +125,9 @@ void ServeReadRequest(Context* ctx, ucp_ep_h reply_ep, const ReadRequestHeader& 
   delete served;
 }
 
-void HandleReadRefused(Context* ctx, ucp_ep_h reply_ep, const ReadRefusedHeader& refused) {
-  auto found = ctx->by_endpoint.find(reply_ep);
-  if (found == ctx->by_endpoint.end()) return;
-  Connection* conn = found->second;
+void HandleReadRefused(Context* ctx, const ReadRefusedHeader& refused) {
+  Connection* conn = ReceivingConnection(ctx, refused.receiver_id);
+  if (conn == nullptr) return;
   auto it = conn->reads.find(refused.read_id);
   if (it == conn->reads.end()) return;
   Request* req = it->second;

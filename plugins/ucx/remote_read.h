@@ -27,8 +27,8 @@ void SubmitRead(Request* req);
 void StartRead(Request* req);
 
 // Holder side of kAmReadRequest, and the reader side of kAmReadRefused.
-void ServeReadRequest(Context* ctx, ucp_ep_h reply_ep, const ReadRequestHeader& request);
-void HandleReadRefused(Context* ctx, ucp_ep_h reply_ep, const ReadRefusedHeader& refused);
+void ServeReadRequest(Context* ctx, const ReadRequestHeader& request);
+void HandleReadRefused(Context* ctx, const ReadRefusedHeader& refused);
 
 // A READ that ended early (canceled, connection gone) may still get its
 // bytes; they are received into nothing so UCP does not keep them.

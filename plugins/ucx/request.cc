@@ -12,10 +12,12 @@ namespace {
 
 // The status a request ends with when UCP reports `status` for it.
 int FinalStatus(const Request* req, ucs_status_t status) {
+  const Connection* conn = req->conn;
+  // The host closed the connection: whatever UCP says about its requests
+  // now (some finish while it tears the endpoints down), they were canceled.
+  if (conn != nullptr && conn->phase == ConnPhase::kClosed) return PLASMA_TP_ERR_CANCELED;
   if (status == UCS_OK) return PLASMA_TP_OK;
   if (req->refused_status != PLASMA_TP_OK) return req->refused_status;
-  const Connection* conn = req->conn;
-  if (conn != nullptr && conn->phase == ConnPhase::kClosed) return PLASMA_TP_ERR_CANCELED;
   if (status == UCS_ERR_CANCELED) {
     // Canceled by us because the connection failed, or by the host.
     return conn != nullptr && conn->Failed() && !req->cancel_requested ? conn->failure_status

@@ -110,7 +110,7 @@ int UcxProgress(plasma_tp_context_t ctx) {
 
 int UcxWaitFd(plasma_tp_context_t ctx, int* out_fd) {
   if (ctx == nullptr || out_fd == nullptr) return PLASMA_TP_ERR_INVALID_ARGUMENT;
-  *out_fd = Ctx(ctx)->event_fd;
+  *out_fd = Ctx(ctx)->epoll_fd;
   return PLASMA_TP_OK;
 }
 

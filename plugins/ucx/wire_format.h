@@ -39,14 +39,19 @@ inline uint64_t ReadDataTag(uint16_t reader_conn_id, uint64_t read_id) {
 }
 constexpr uint64_t kFullMask = ~UINT64_C(0);
 
-// ---- Active messages (header only; no payload) ---------------------------------
+// ---- Active messages -------------------------------------------------------------
+//
+// Every header names the RECEIVER's connection id, as tags do, except the
+// hello (the server has no id to offer yet; it knows the endpoint the hello
+// came by, from the reply flag). The hello and the ready may carry the
+// sender's UCP worker address as payload: see connection.h.
 
 enum AmId : uint16_t {
-  kAmHello = 0x5A01,     // client -> server, first: {magic, version, client's conn id}
-  kAmReady = 0x5A02,     // server -> client, answer: {magic, version, server's conn id}
-  kAmReadRequest = 0x5A03,  // reader -> holder (serve-by-send READs only)
+  kAmHello = 0x5A01,        // client -> server, first
+  kAmReady = 0x5A02,        // server -> client, the answer
+  kAmReadRequest = 0x5A03,  // reader -> holder (served READs)
   kAmReadRefused = 0x5A04,  // holder -> reader: the READ's status, no bytes follow
-  kAmGoodbye = 0x5A05,   // either way, last: the sender closed the connection
+  kAmGoodbye = 0x5A05,      // either way, last: the sender closed the connection
 };
 
 constexpr uint32_t kHandshakeMagic = 0x58435550;  // "PUCX"
@@ -55,10 +60,15 @@ constexpr uint16_t kProtocolVersion = 1;
 struct HandshakeHeader {
   uint32_t magic;
   uint16_t version;
-  uint16_t conn_id;  // the sender's id of this connection
+  uint16_t conn_id;      // the sender's id of this connection
+  uint16_t receiver_id;  // the receiver's id (0 in a hello)
+  uint16_t reserved[3];
+  uint64_t host;         // the sender's machine (boot id), for shared memory
 };
 
 struct ReadRequestHeader {
+  uint16_t receiver_id;
+  uint16_t reserved[3];
   uint64_t read_id;
   uint64_t remote_addr;
   uint64_t length;
@@ -66,9 +76,10 @@ struct ReadRequestHeader {
 };
 
 struct ReadRefusedHeader {
-  uint64_t read_id;
+  uint16_t receiver_id;
+  uint16_t reserved;
   int32_t status;  // a PLASMA_TP_ERR_*
-  uint32_t reserved;
+  uint64_t read_id;
 };
 
 // ---- Packed remote key ----------------------------------------------------------

@@ -598,11 +598,13 @@ TEST_F(ConnectedPair, ArmOkMeansEverythingPendingWakesTheFd) {
     }
     ASSERT_GE(a_.Progress(), 0);
   }
-  EXPECT_GT(sleeps, 0);
   for (Pending& p : sends) EXPECT_EQ(p.completion.status, PLASMA_TP_OK);
   for (Pending& p : recvs) EXPECT_EQ(p.completion.status, PLASMA_TP_OK);
   EXPECT_TRUE(big_into == big);
   for (int i = 0; i < kEager; ++i) EXPECT_EQ(small_into[i], small[i]) << i;
+  // Over shared memory the peer's progress alone can move everything, so
+  // that every arm() finds work: then the wake-up was never put to the test.
+  if (sleeps == 0) GTEST_SKIP() << "every arm() found work; the fd was never slept on";
 }
 
 // ---- one-sided READ ----------------------------------------------------------------
@@ -1013,13 +1015,12 @@ TEST_F(ConnectedPair, WaitFdWakesWhenDataArrives) {
   int fd = -1;
   ASSERT_EQ(b_.api().wait_fd(b_.ctx(), &fd), PLASMA_TP_OK);
   ASSERT_GE(fd, 0);
-  // Drain b until it is idle and armed.
-  ASSERT_TRUE(ProgressUntil({&b_}, [&] { return b_.api().arm(b_.ctx()) == PLASMA_TP_OK; }));
   uint32_t value = 9, got = 0;
   Pending recv(&b_, b_.Recv(1, kExact, &got, sizeof(got)));
+  // Drain b until it is idle and armed; only then does the message come.
+  ASSERT_TRUE(ProgressUntil({&b_}, [&] { return b_.api().arm(b_.ctx()) == PLASMA_TP_OK; }));
   Pending send(&a_, a_.Send(1, &value, sizeof(value)));
   ASSERT_TRUE(WaitAll({&a_}, {&send}));
-  ASSERT_EQ(b_.api().arm(b_.ctx()), PLASMA_TP_OK);
   pollfd pfd{fd, POLLIN, 0};
   ASSERT_EQ(poll(&pfd, 1, 30000), 1) << "wait fd never became readable";
   ASSERT_TRUE(WaitAll({&b_}, {&recv}));
@@ -1090,9 +1091,10 @@ TEST_F(ConnectedPair, PeerClosingMidTransferFailsEveryOutstandingRequest) {
   ASSERT_TRUE(WaitAll({&a_, &b_}, {&a_send, &a_recv, &a_read}));
   EXPECT_EQ(a_send.completion.status, PLASMA_TP_ERR_CONNECTION_RESET);
   EXPECT_EQ(a_recv.completion.status, PLASMA_TP_ERR_CONNECTION_RESET);
-  if (a_.NativeRead() && a_read.completion.status == PLASMA_TP_OK) {
-    // A device moves READ data without progress() calls: this one may have
-    // landed before the close. Then every byte must be right.
+  if (a_read.completion.status == PLASMA_TP_OK) {
+    // A device (or UCX's cma) moves READ data without the holder's
+    // progress() calls: this one may have landed before the close. Then
+    // every byte must be right.
     EXPECT_TRUE(read_into == region) << "a READ completed OK with wrong bytes";
   } else {
     EXPECT_EQ(a_read.completion.status, PLASMA_TP_ERR_CONNECTION_RESET);
