@@ -10,6 +10,7 @@
 //
 // Usage: remote_fetch [--transports socket,ucx] [--min-size BYTES] [--max-size BYTES]
 //                     [--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]
+//                     [--listen HOST]  (the managers' address, e.g. an RDMA device's)
 //                     [--manager-arg ARG]...  (e.g. --manager-arg --verify-digests)
 // (--raw-serve / --raw-fetch ADDRESS PORT SIZE COUNT: the raw-TCP baseline's
 // two ends, run by the benchmark itself, in the nodes' namespaces with --netns.)
@@ -242,6 +243,7 @@ int main(int argc, char** argv) {
   bool iperf = true;
   std::vector<std::string> transports;
   std::string manager_args;  // passed to every plasma-manager through plasma-cluster
+  std::string listen_args;   // the managers' address (plasma-cluster --listen)
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--csv" && i + 1 < argc) {
@@ -258,6 +260,8 @@ int main(int argc, char** argv) {
       netns = true;
     } else if (arg == "--no-iperf") {
       iperf = false;
+    } else if (arg == "--listen" && i + 1 < argc) {
+      listen_args = std::string(" --listen ") + argv[++i];
     } else if (arg == "--manager-arg" && i + 1 < argc) {
       manager_args += std::string(" --manager-arg ") + argv[++i];
     } else if (arg == "--transports" && i + 1 < argc) {
@@ -267,7 +271,7 @@ int main(int argc, char** argv) {
     } else {
       std::cerr << "usage: remote_fetch [--transports a,b] [--min-size BYTES] [--max-size BYTES] "
                    "[--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf] "
-                   "[--manager-arg ARG]...\n";
+                   "[--listen HOST] [--manager-arg ARG]...\n";
       return 2;
     }
   }
@@ -294,7 +298,7 @@ int main(int argc, char** argv) {
     int code;
     std::string out = Run("PLASMA_TRANSPORT=" + transport + " " + cluster + " up --nodes 2 --dir " +
                               dir.path() + "/cluster --capacity " + std::to_string(capacity) +
-                              (netns ? " --netns" : "") + manager_args,
+                              (netns ? " --netns" : "") + listen_args + manager_args,
                           &code);
     if (code != 0) {
       std::cerr << "remote_fetch: cluster with transport " << transport << " failed:\n" << out;

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <ucs/config/global_opts.h>
+
 #include "plugins/ucx/active_message.h"
 #include "plugins/ucx/connection.h"
 #include "plugins/ucx/memory.h"
@@ -139,6 +141,23 @@ int PrepareSharedMemory(Context* ctx) {
   return PLASMA_TP_OK;
 }
 
+// While alive, UCX logs only fatal errors (when UCX_LOG_LEVEL is unset).
+class QuietUcxLog {
+ public:
+  QuietUcxLog() {
+    if (std::getenv("UCX_LOG_LEVEL") != nullptr) return;
+    if (ucs_global_opts_get_value("LOG_LEVEL", saved_, sizeof(saved_)) != UCS_OK) return;
+    quieted_ = ucs_global_opts_set_value("LOG_LEVEL", "fatal") == UCS_OK;
+  }
+  ~QuietUcxLog() {
+    if (quieted_) ucs_global_opts_set_value("LOG_LEVEL", saved_);
+  }
+
+ private:
+  char saved_[32] = {};
+  bool quieted_ = false;
+};
+
 const char* EnvOr(const char* name, const char* fallback) {
   const char* value = std::getenv(name);
   return value != nullptr && *value != '\0' ? value : fallback;
@@ -190,6 +209,9 @@ int InitUcp(Context* ctx) {
              ucs_status_string(status));
     return PLASMA_TP_ERR_INVALID_ARGUMENT;
   }
+  // UCX reports a failed start in lines of its own, and then so do we:
+  // unless the user chose a UCX log level, it is quiet until UCX is up.
+  QuietUcxLog quiet;
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
   params.features = UCP_FEATURE_TAG | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;

@@ -464,6 +464,25 @@ TEST(ManagerCommandLine, VerbsWithoutADeviceExitsWithOneClearLine) {
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "expected one line:\n" << out;
 }
 
+// UCX with a transport list this machine cannot serve (no RDMA device for
+// rc_verbs): the manager stops with one line naming UCX_TLS.
+TEST(ManagerCommandLine, UcxWithoutAUsableTransportExitsWithOneClearLine) {
+  int code;
+  std::string listing = RunShell(std::string(PLASMA_MANAGER_PATH) + " --list-transports", &code);
+  if (listing.find("ucx") == std::string::npos) GTEST_SKIP() << "the ucx plugin is not built";
+  if (listing.find("verbs  (unusable)") == std::string::npos) {
+    GTEST_SKIP() << "this machine has an RDMA device, so rc_verbs may well work";
+  }
+  std::string out = RunShell("PLASMA_TRANSPORT=ucx UCX_TLS=rc_verbs " +
+                                 std::string(PLASMA_MANAGER_PATH) +
+                                 " --store-socket /nonexistent --socket /tmp/x --redis 127.0.0.1:1 "
+                                 "--node n",
+                             &code);
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("UCX cannot start with UCX_TLS=rc_verbs"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "expected one line:\n" << out;
+}
+
 TEST(ClusterCommandLine, StatusShowsEachProcessItsAddressAndObjects) {
   Cluster cluster(2, false, int64_t(64) << 20);
   ASSERT_TRUE(cluster.up()) << cluster.output();

@@ -7,6 +7,7 @@
 // MB/s. Each test checks every byte that arrived.
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 
 #include "tests/manager/cluster_harness.h"
 
@@ -35,10 +36,17 @@ bool InNamespaces() {
 }
 
 // PLASMA_TEST_LISTEN: the managers' address (rdmacm needs the RDMA
-// device's, not loopback).
+// device's, not loopback). PLASMA_TEST_MANAGER_ARGS: more plasma-manager
+// arguments, space-separated (the guest's UCX runs give set-up over rdmacm,
+// slow under emulation, a longer stall window).
 std::string ClusterArgs() {
+  std::string args;
   const char* listen = std::getenv("PLASMA_TEST_LISTEN");
-  return listen != nullptr && *listen != '\0' ? std::string("--listen ") + listen : "";
+  if (listen != nullptr && *listen != '\0') args += std::string("--listen ") + listen;
+  const char* manager = std::getenv("PLASMA_TEST_MANAGER_ARGS");
+  std::istringstream words(manager != nullptr ? manager : "");
+  for (std::string word; words >> word;) args += " --manager-arg " + word;
+  return args;
 }
 
 TEST(RdmaClusterTest, ObjectsEitherSideOfTheThresholdMoveIntact) {

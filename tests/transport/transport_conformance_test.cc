@@ -52,7 +52,7 @@ TEST(TransportConformanceTest, RejectsMalformedInput) {
   plasma_tp_conn_t conn = nullptr;
   const char garbage[] = "certainly not an address blob";
   EXPECT_EQ(api.connect(ctx, garbage, sizeof(garbage) - 1, &conn), PLASMA_TP_ERR_ADDRESS);
-  ASSERT_EQ(api.listen(ctx, "127.0.0.1:0", &listener), PLASMA_TP_OK);
+  ASSERT_EQ(api.listen(ctx, TestListenHint().c_str(), &listener), PLASMA_TP_OK);
   EXPECT_EQ(api.close_listener(ctx, listener), PLASMA_TP_OK);
   EXPECT_EQ(api.close_listener(ctx, listener), PLASMA_TP_ERR_INVALID_ARGUMENT);
   plasma_tp_mem_t mem = nullptr;
@@ -958,7 +958,7 @@ TEST(SocketConnectTest, ClosedPortIsRefused) {
   plasma_tp_context_t ctx = plugin->context();
   // Take a free port, then close it again.
   plasma_tp_listener_t listener = nullptr;
-  ASSERT_EQ(api.listen(ctx, "127.0.0.1:0", &listener), PLASMA_TP_OK);
+  ASSERT_EQ(api.listen(ctx, TestListenHint().c_str(), &listener), PLASMA_TP_OK);
   const void* blob = nullptr;
   size_t len = 0;
   ASSERT_EQ(api.listener_address(ctx, listener, &blob, &len), PLASMA_TP_OK);
@@ -1176,7 +1176,7 @@ TEST(SocketPeerDeathTest, KilledPeerFailsOutstandingRequests) {
   parent.plugin = std::move(parent_plugin);
   const plasma_tp_v1_t& api = parent.api();
   plasma_tp_listener_t listener = nullptr;
-  ASSERT_EQ(api.listen(parent.ctx(), "127.0.0.1:0", &listener), PLASMA_TP_OK);
+  ASSERT_EQ(api.listen(parent.ctx(), TestListenHint().c_str(), &listener), PLASMA_TP_OK);
   const void* blob = nullptr;
   size_t blob_len = 0;
   ASSERT_EQ(api.listener_address(parent.ctx(), listener, &blob, &blob_len), PLASMA_TP_OK);

@@ -1,5 +1,5 @@
 // Helpers for transport tests: load a real plugin through the loader,
-// connect two contexts over 127.0.0.1 inside one process, and drive both
+// connect two contexts (over 127.0.0.1, or PLASMA_TEST_LISTEN) inside one process, and drive both
 // with bounded progress loops (every wait has a deadline; nothing asserts
 // on timing).
 #pragma once
@@ -52,6 +52,13 @@ inline PluginOptions QuietOptions() {
 inline std::string TransportUnderTest() {
   const char* name = std::getenv("PLASMA_TEST_TRANSPORT");
   return name != nullptr && *name != '\0' ? name : "socket";
+}
+
+// Where the conformance tests listen: PLASMA_TEST_LISTEN (a host: an RDMA
+// device's address, which rdmacm needs), else 127.0.0.1; any free port.
+inline std::string TestListenHint() {
+  const char* host = std::getenv("PLASMA_TEST_LISTEN");
+  return std::string(host != nullptr && *host != '\0' ? host : "127.0.0.1") + ":0";
 }
 
 inline std::unique_ptr<Plugin> LoadPlugin(const std::string& name_or_path) {
@@ -282,12 +289,12 @@ inline bool WaitAll(const std::vector<Endpoint*>& endpoints, std::vector<Pending
   }, timeout);
 }
 
-// Two contexts of the plugin under test, connected over 127.0.0.1.
-// b listens on 127.0.0.1, a connects, b accepts; returns once both ends
+// Two contexts of the plugin under test, connected over TestListenHint().
+// b listens there, a connects, b accepts; returns once both ends
 // are up (a fatal failure otherwise).
 inline void ConnectEndpoints(Endpoint& a, Endpoint& b, plasma_tp_listener_t* listener,
                              std::string* address, std::chrono::seconds within) {
-  ASSERT_EQ(b.api().listen(b.ctx(), "127.0.0.1:0", listener), PLASMA_TP_OK);
+  ASSERT_EQ(b.api().listen(b.ctx(), TestListenHint().c_str(), listener), PLASMA_TP_OK);
   const void* blob = nullptr;
   size_t blob_len = 0;
   ASSERT_EQ(b.api().listener_address(b.ctx(), *listener, &blob, &blob_len), PLASMA_TP_OK);
