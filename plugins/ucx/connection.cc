@@ -184,6 +184,7 @@ std::string DescribeLanes(ucp_ep_h ep) {
 void BecomeUp(Connection* conn) {
   Context* ctx = conn->ctx;
   conn->phase = ConnPhase::kUp;
+  conn->read_path = ctx->PathFor(conn->cm_ep != nullptr);
   ctx->events++;
   if (ctx->LogEnabled(PLASMA_TP_LOG_INFO) && conn->ep != nullptr) {
     ctx->Log(PLASMA_TP_LOG_INFO, "ucx: connection %u with %s is up; UCX uses %s", conn->local_id,

@@ -29,6 +29,7 @@
 
 #include <ucp/api/ucp.h>
 
+#include "plugins/ucx/context.h"
 #include "plugins/ucx/wire_format.h"
 #include "transport/plasma_transport.h"
 
@@ -64,6 +65,9 @@ struct Connection {
   std::unordered_set<Request*> outstanding;  // every request not yet complete
   std::unordered_map<uint64_t, Request*> reads;  // serve-by-send READs by id
   uint64_t next_read_id = 1;
+  // How read() moves bytes on this connection: the context's path, or
+  // ucp_get on a shared-memory endpoint (cma, measured fastest there).
+  ReadPath read_path = ReadPath::kServeBySend;
   HandshakeHeader handshake_out{};  // our kAmHello/kAmReady: UCP reads it until sent
 
   bool Failed() const { return phase == ConnPhase::kFailed; }

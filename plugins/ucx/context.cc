@@ -65,11 +65,20 @@ int SetHandler(Context* ctx, uint16_t id, ucp_am_recv_callback_t cb) {
 }
 
 int ReadSettings(Context* ctx) {
+  const char* wanted = std::getenv("PLASMA_UCX_SHARED_MEMORY");
+  if (wanted != nullptr && *wanted != '\0' && std::strcmp(wanted, "0") != 0 &&
+      std::strcmp(wanted, "1") != 0) {
+    ctx->Log(PLASMA_TP_LOG_ERROR, "ucx: PLASMA_UCX_SHARED_MEMORY='%s' is neither 0 nor 1", wanted);
+    return PLASMA_TP_ERR_INVALID_ARGUMENT;
+  }
+  ctx->shared_memory_asked = wanted != nullptr && std::strcmp(wanted, "1") == 0;
   const char* path = std::getenv("PLASMA_UCX_READ");
-  if (path == nullptr || *path == '\0' || std::strcmp(path, "send") == 0) {
-    ctx->read_path = ReadPath::kServeBySend;
+  if (path == nullptr || *path == '\0') {
+    ctx->read_choice = ReadChoice::kAuto;
+  } else if (std::strcmp(path, "send") == 0) {
+    ctx->read_choice = ReadChoice::kSend;
   } else if (std::strcmp(path, "get") == 0) {
-    ctx->read_path = ReadPath::kNativeGet;
+    ctx->read_choice = ReadChoice::kGet;
   } else {
     ctx->Log(PLASMA_TP_LOG_ERROR, "ucx: PLASMA_UCX_READ='%s' is neither 'send' nor 'get'", path);
     return PLASMA_TP_ERR_INVALID_ARGUMENT;
@@ -113,13 +122,7 @@ bool SharedMemoryAllowed() {
 
 int PrepareSharedMemory(Context* ctx) {
   ctx->host_id = HostId();
-  const char* wanted = std::getenv("PLASMA_UCX_SHARED_MEMORY");
-  if (wanted != nullptr && *wanted != '\0' && std::strcmp(wanted, "0") != 0 &&
-      std::strcmp(wanted, "1") != 0) {
-    ctx->Log(PLASMA_TP_LOG_ERROR, "ucx: PLASMA_UCX_SHARED_MEMORY='%s' is neither 0 nor 1", wanted);
-    return PLASMA_TP_ERR_INVALID_ARGUMENT;
-  }
-  const bool asked = wanted != nullptr && std::strcmp(wanted, "1") == 0;
+  const bool asked = ctx->shared_memory_asked;
   ctx->shared_memory = asked && ctx->host_id != 0 && SharedMemoryAllowed();
   if (asked && !ctx->shared_memory) {
     ctx->Log(PLASMA_TP_LOG_WARN, "ucx: PLASMA_UCX_SHARED_MEMORY=1, but UCX_TLS=%s has no "
@@ -128,7 +131,8 @@ int PrepareSharedMemory(Context* ctx) {
   if (!ctx->shared_memory) return PLASMA_TP_OK;
   ctx->Log(PLASMA_TP_LOG_WARN,
            "ucx: PLASMA_UCX_SHARED_MEMORY=1: peers on this machine use shared memory without UCX "
-           "error handling, so a peer that dies mid-transfer aborts this process (UCX 1.13)");
+           "error handling and READ by cma, unchecked by the holder, so a peer that dies "
+           "mid-transfer aborts this process (UCX 1.13)");
   ucp_address_t* address = nullptr;
   size_t length = 0;
   ucs_status_t status = ucp_worker_get_address(ctx->worker, &address, &length);
@@ -215,7 +219,11 @@ int InitUcp(Context* ctx) {
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
   params.features = UCP_FEATURE_TAG | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
-  if (ctx->read_path == ReadPath::kNativeGet) params.features |= UCP_FEATURE_RMA;
+  // Gets: PLASMA_UCX_READ=get, and the READs of shared-memory connections.
+  if (ctx->read_choice == ReadChoice::kGet ||
+      (ctx->read_choice == ReadChoice::kAuto && ctx->shared_memory_asked)) {
+    params.features |= UCP_FEATURE_RMA;
+  }
   params.mt_workers_shared = 0;
   status = ucp_init(&params, config, &ctx->ucp);
   ucp_config_release(config);
@@ -279,10 +287,13 @@ int InitUcp(Context* ctx) {
   unsigned major = 0, minor = 0, release = 0;
   ucp_get_version(&major, &minor, &release);
   char text[256];
+  const char* reads = ctx->read_choice == ReadChoice::kGet    ? "by ucp_get"
+                      : ctx->read_choice == ReadChoice::kSend ? "served by a tagged send"
+                      : ctx->shared_memory
+                          ? "served by a tagged send (UCX rendezvous), by ucp_get on shared memory"
+                          : "served by a tagged send (UCX rendezvous)";
   std::snprintf(text, sizeof(text), "UCX %u.%u.%u UCP (UCX_TLS=%s): tags per connection, READ %s",
-                major, minor, release, tls,
-                ctx->read_path == ReadPath::kServeBySend ? "served by a tagged send (UCX rendezvous)"
-                                                         : "by ucp_get");
+                major, minor, release, tls, reads);
   ctx->description = text;
   return PLASMA_TP_OK;
 }

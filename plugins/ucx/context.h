@@ -28,19 +28,23 @@ struct Registration;
 struct RemoteKey;
 struct Request;
 
-// How read() moves bytes (PLASMA_UCX_READ).
+// How read() moves bytes on a connection.
 enum class ReadPath : uint8_t {
   // The reader asks (kAmReadRequest); the holder checks the key and range
   // against its live registrations and answers with a tagged send straight
   // from the registered memory, which UCP moves by its own rendezvous
-  // protocol (RDMA READ on rc_verbs, process_vm_readv on cma, pipelined on
-  // tcp). The default: fastest where measured, and the holder can refuse.
+  // protocol (RDMA READ on rc_verbs, pipelined on tcp). The holder can
+  // refuse; measured fastest on tcp, equal on rc_verbs.
   kServeBySend,
   // ucp_get_nbx() with UCX's unpacked key: no holder involvement, so only
   // the reader's bounds check protects the holder (a hardware-checked key
-  // on rc_verbs; none on tcp or cma). For measurement.
+  // on rc_verbs; none on tcp or cma). Measured fastest on shared memory.
   kNativeGet,
 };
+
+// PLASMA_UCX_READ: unset picks per connection (get on a shared-memory
+// endpoint, served by send otherwise); "send" or "get" forces one.
+enum class ReadChoice : uint8_t { kAuto, kSend, kGet };
 
 // Something a UCP callback saw, handled after ucp_worker_progress() returns
 // (no UCP call is made from inside a callback).
@@ -64,7 +68,7 @@ struct Context {
   plasma_tp_log_fn log_fn = nullptr;
   void* log_user_data = nullptr;
   int max_log_level = PLASMA_TP_LOG_INFO;
-  ReadPath read_path = ReadPath::kServeBySend;
+  ReadChoice read_choice = ReadChoice::kAuto;
   ucp_context_h ucp = nullptr;
   ucp_worker_h worker = nullptr;
   int event_fd = -1;   // UCX's (ucp_worker_get_efd)
@@ -80,7 +84,8 @@ struct Context {
   // machine's boot id, whether UCX_TLS lets UCX use shared memory, and this
   // worker's address for peers on the same machine.
   uint64_t host_id = 0;
-  bool shared_memory = false;
+  bool shared_memory_asked = false;  // PLASMA_UCX_SHARED_MEMORY=1
+  bool shared_memory = false;        // ... and possible here
   std::string worker_address;
 
   std::unordered_set<Listener*> listeners;
@@ -112,6 +117,17 @@ struct Context {
 
   void Log(int level, const char* format, ...) __attribute__((format(printf, 3, 4)));
   bool LogEnabled(int level) const { return log_fn != nullptr && level <= max_log_level; }
+
+  // Packed keys carry UCX's own key (for ucp_get) too.
+  bool PacksUcxKeys() const {
+    return read_choice == ReadChoice::kGet || (read_choice == ReadChoice::kAuto && shared_memory);
+  }
+  // The path of a connection, by whether it runs over shared memory.
+  ReadPath PathFor(bool shared_memory_endpoint) const {
+    if (read_choice == ReadChoice::kGet) return ReadPath::kNativeGet;
+    if (read_choice == ReadChoice::kSend) return ReadPath::kServeBySend;
+    return shared_memory_endpoint ? ReadPath::kNativeGet : ReadPath::kServeBySend;
+  }
 
   int Progress();
   int Arm();

@@ -61,7 +61,7 @@ int RegisterMemory(Context* ctx, void* addr, size_t length, uint32_t access, Reg
     header.key = reg->key;
     void* ucx_packed = nullptr;
     size_t ucx_length = 0;
-    if (ctx->read_path == ReadPath::kNativeGet) {
+    if (ctx->PacksUcxKeys()) {
       status = ucp_rkey_pack(ctx->ucp, memh, &ucx_packed, &ucx_length);
       if (status != UCS_OK || ucx_length > kMaxUcxRkeySize) {
         ctx->Log(PLASMA_TP_LOG_ERROR, "ucx: cannot pack a remote key (%zu bytes): %s", ucx_length,
@@ -119,27 +119,30 @@ int UnpackRkey(Context* ctx, Connection* conn, const void* packed, size_t len, R
       header.base + header.length < header.base || header.key == 0) {
     return PLASMA_TP_ERR_BAD_RKEY;
   }
+  if (ctx->read_choice == ReadChoice::kGet && header.ucx_rkey_length == 0) {
+    return PLASMA_TP_ERR_BAD_RKEY;  // the holder serves its READs by send only
+  }
   auto* rkey = new RemoteKey;
   rkey->conn = conn;
   rkey->header = header;
-  if (ctx->read_path == ReadPath::kNativeGet) {
-    if (header.ucx_rkey_length == 0) {
-      delete rkey;
-      return PLASMA_TP_ERR_BAD_RKEY;  // the holder serves READs by send
-    }
-    if (conn->ep == nullptr) {
-      delete rkey;
-      return conn->Failed() ? conn->failure_status : PLASMA_TP_ERR_CONNECTION_RESET;
-    }
-    ucs_status_t status = ucp_ep_rkey_unpack(
-        conn->ep, static_cast<const uint8_t*>(packed) + sizeof(header), &rkey->ucx_rkey);
-    if (status != UCS_OK) {
-      delete rkey;
+  const auto* ucx = static_cast<const uint8_t*>(packed) + sizeof(header);
+  rkey->ucx_packed.assign(ucx, ucx + header.ucx_rkey_length);
+  ctx->remote_keys.insert(rkey);
+  *out = rkey;
+  return PLASMA_TP_OK;
+}
+
+int UcxRkeyFor(RemoteKey* rkey, ucp_rkey_h* out) {
+  if (rkey->ucx_rkey == nullptr) {
+    Connection* conn = rkey->conn;
+    if (rkey->ucx_packed.empty()) return PLASMA_TP_ERR_BAD_RKEY;
+    if (conn->ep == nullptr) return conn->Failed() ? conn->failure_status : PLASMA_TP_ERR_CANCELED;
+    if (ucp_ep_rkey_unpack(conn->ep, rkey->ucx_packed.data(), &rkey->ucx_rkey) != UCS_OK) {
+      rkey->ucx_rkey = nullptr;
       return PLASMA_TP_ERR_BAD_RKEY;
     }
   }
-  ctx->remote_keys.insert(rkey);
-  *out = rkey;
+  *out = rkey->ucx_rkey;
   return PLASMA_TP_OK;
 }
 

@@ -29,7 +29,8 @@ struct Registration {
 struct RemoteKey {
   Connection* conn = nullptr;
   PackedRkeyHeader header{};
-  ucp_rkey_h ucx_rkey = nullptr;  // native-get mode only
+  std::vector<uint8_t> ucx_packed;  // UCX's key, if the holder packed one
+  ucp_rkey_h ucx_rkey = nullptr;    // unpacked on the connection's endpoint at the first get
 };
 
 int RegisterMemory(Context* ctx, void* addr, size_t length, uint32_t access, Registration** out);
@@ -40,6 +41,8 @@ void ReleaseRegistration(Context* ctx, Registration* reg);
 
 int UnpackRkey(Context* ctx, Connection* conn, const void* packed, size_t len, RemoteKey** out);
 void ReleaseRkey(Context* ctx, RemoteKey* rkey);
+// UCX's key for a get on the connection's current endpoint, or the status.
+int UcxRkeyFor(RemoteKey* rkey, ucp_rkey_h* out);
 
 // [remote_addr, remote_addr + length) inside what the key describes.
 bool RemoteRangeInside(const PackedRkeyHeader& key, uint64_t remote_addr, uint64_t length);

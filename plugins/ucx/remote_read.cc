@@ -66,8 +66,13 @@ void StartNativeGet(Request* req) {
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
     param.memh = req->mem->memh;
   }
-  ucp_rkey_h rkey = req->rkey->ucx_rkey;
+  ucp_rkey_h rkey = nullptr;
+  int rc = UcxRkeyFor(req->rkey, &rkey);
   req->rkey = nullptr;
+  if (rc != PLASMA_TP_OK) {
+    CompleteRequest(req, rc, 0);
+    return;
+  }
   ucs_status_ptr_t posted =
       ucp_get_nbx(conn->ep, req->buffer, req->length, req->remote_addr, rkey, &param);
   AfterPost(req, posted, req->length);
@@ -84,7 +89,7 @@ void SubmitRead(Request* req) {
 }
 
 void StartRead(Request* req) {
-  if (req->ctx->read_path == ReadPath::kNativeGet) {
+  if (req->conn->read_path == ReadPath::kNativeGet) {
     StartNativeGet(req);
   } else {
     req->phase = RequestPhase::kInUcx;

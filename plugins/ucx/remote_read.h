@@ -1,8 +1,9 @@
-// read(): by default served by the holder (the reader's kAmReadRequest,
-// the holder's check against its live registrations, then a tagged send
-// of the bytes straight from registered memory into the reader's posted
-// receive, moved by UCP's rendezvous protocol); with PLASMA_UCX_READ=get,
-// ucp_get_nbx(). See docs/transport-abi.md for why and the measurements.
+// read(): served by the holder (the reader's kAmReadRequest, the holder's
+// check against its live registrations, then a tagged send of the bytes
+// straight from registered memory into the reader's posted receive, moved
+// by UCP's rendezvous protocol), or ucp_get_nbx() (on shared-memory
+// endpoints, or everywhere with PLASMA_UCX_READ=get). Which is faster
+// where: docs/benchmarks.md.
 #pragma once
 
 #include <ucp/api/ucp.h>

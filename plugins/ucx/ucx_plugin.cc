@@ -88,7 +88,7 @@ int UcxQuery(plasma_tp_context_t ctx, plasma_tp_properties_t* props) {
   if (ctx == nullptr || props == nullptr || props->struct_size < PLASMA_TP_PROPERTIES_MIN_SIZE) {
     return PLASMA_TP_ERR_INVALID_ARGUMENT;
   }
-  const bool native = Ctx(ctx)->read_path == ReadPath::kNativeGet;
+  const bool native = Ctx(ctx)->read_choice == ReadChoice::kGet;
   plasma_tp_properties_t mine{};
   mine.struct_size = static_cast<uint32_t>(
       props->struct_size < sizeof(mine) ? props->struct_size : sizeof(mine));
@@ -97,7 +97,8 @@ int UcxQuery(plasma_tp_context_t ctx, plasma_tp_properties_t* props) {
   mine.eager_threshold = kEagerThreshold;
   mine.max_inflight = 0;  // UCP queues every post itself
   mine.max_address_size = kMaxAddressBlobSize;
-  mine.max_rkey_size = native ? kMaxPackedRkeySize : uint32_t{sizeof(PackedRkeyHeader)};
+  mine.max_rkey_size =
+      Ctx(ctx)->PacksUcxKeys() ? kMaxPackedRkeySize : uint32_t{sizeof(PackedRkeyHeader)};
   mine.description = Ctx(ctx)->description.c_str();
   std::memcpy(props, &mine, mine.struct_size);
   return PLASMA_TP_OK;
