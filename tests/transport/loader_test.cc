@@ -298,5 +298,29 @@ TEST(VerbsSettingsTest, MalformedSettingFailsInitNamingTheVariable) {
   }
 }
 
+// The UCX plugin's own two settings, malformed: init() fails with one line
+// naming the variable, before UCX is started.
+TEST(UcxSettingsTest, MalformedSettingFailsInitNamingTheVariable) {
+  UseBuiltPlugins();
+  if (access((std::string(PLASMA_TEST_PLUGIN_DIR) + "/libplasma-transport-ucx.so").c_str(), F_OK) != 0) {
+    GTEST_SKIP() << "the ucx plugin is not built here";
+  }
+  struct Case {
+    const char* variable;
+    const char* value;
+  } cases[] = {{"PLASMA_UCX_READ", "fast"}, {"PLASMA_UCX_SHARED_MEMORY", "yes"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.variable) + "=" + c.value);
+    ScopedEnv setting(c.variable, std::string(c.value));
+    auto loaded = Plugin::Load("ucx", QuietOptions());
+    ASSERT_FALSE(loaded.ok());
+    const std::string message = loaded.status().ToString();
+    EXPECT_NE(message.find(std::string(c.variable) + "='" + c.value + "' is neither"),
+              std::string::npos)
+        << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+}
+
 }  // namespace
 }  // namespace plasma::transport::testing
