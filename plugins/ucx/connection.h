@@ -1,22 +1,7 @@
-// Connections over UCP endpoints, and the handshake that gives each side
-// the other's connection id: the client sends kAmHello, the server answers
-// kAmReady.
-//
-// A connection starts in client-server mode: a ucp_listener on a sockaddr,
-// which is what rdmacm (RoCE, InfiniBand) needs and which works over TCP
-// alike. The hello comes with the reply flag, so the server learns which of
-// its endpoints it came by; every later message names the receiver's id.
-//
-// UCX 1.13's client-server wire-up selects network transports only, never
-// shared memory, and its shared-memory transports work only on endpoints
-// without error handling (with UCP_ERR_HANDLING_MODE_PEER UCX picks tcp),
-// where a dead peer is a fatal error (cma aborts the process). So shared
-// memory is opt-in (PLASMA_UCX_SHARED_MEMORY=1): when both ends are on one
-// machine (same boot id) and UCX_TLS allows it, the hello and the ready
-// carry each side's worker address, each side creates a second endpoint
-// to the other's worker by that address, without error handling (UCX then
-// picks sysv/posix and cma), and all traffic goes over those; the
-// client-server endpoints stay, idle, to notice a peer that goes away.
+// Connections over UCP endpoints: listen, accept, connect, failure, close.
+// A connection starts in client-server mode (a ucp_listener on a sockaddr,
+// which is what rdmacm needs and which works over TCP alike); the
+// handshake that makes it usable is in handshake.h.
 #pragma once
 
 #include <sys/socket.h>
@@ -100,11 +85,9 @@ void FailConnection(Connection* conn, int status, const char* why);
 
 // Deferred from UCP callbacks, run by progress() after ucp_worker_progress().
 void HandleConnectionRequest(Context* ctx, Listener* listener, ucp_conn_request_h request);
-void HandleHello(Context* ctx, ucp_ep_h reply_ep, const HandshakeHeader& hello,
-                 const std::string& worker_address);
-void HandleReady(Context* ctx, const HandshakeHeader& ready, const std::string& worker_address);
-void HandleGoodbye(Context* ctx, const HandshakeHeader& goodbye);
-// The connection a received message names (receiver id), if it is up.
+// The connection an endpoint of ours belongs to, if any.
+Connection* ByEndpoint(Context* ctx, ucp_ep_h ep);
+// The connection a received message names (its receiver id), if it is up.
 Connection* ReceivingConnection(Context* ctx, uint16_t receiver_id);
 void HandleEndpointError(Context* ctx, Connection* conn, ucs_status_t status);
 

@@ -13,6 +13,7 @@
 
 #include "plugins/ucx/active_message.h"
 #include "plugins/ucx/connection.h"
+#include "plugins/ucx/handshake.h"
 #include "plugins/ucx/memory.h"
 #include "plugins/ucx/remote_read.h"
 #include "plugins/ucx/request.h"
