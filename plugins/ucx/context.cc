@@ -217,6 +217,17 @@ int InitUcp(Context* ctx) {
   // UCX reports a failed start in lines of its own, and then so do we:
   // unless the user chose a UCX log level, it is quiet until UCX is up.
   QuietUcxLog quiet;
+  // One default differs from UCX's, and only while the user leaves it unset:
+  // RC flow control (UCX_RC_FC_ENABLE). With it, a sleeping worker missed
+  // wake-ups over rc_verbs here: single fetches stalled until the manager's
+  // 10 s stall timer retried them (3 in 60); with it off, none in 60.
+  if (std::getenv("UCX_RC_FC_ENABLE") == nullptr) {
+    status = ucp_config_modify(config, "RC_FC_ENABLE", "n");
+    if (status != UCS_OK) {
+      ctx->Log(PLASMA_TP_LOG_DEBUG, "ucx: cannot default UCX_RC_FC_ENABLE to n: %s",
+               ucs_status_string(status));
+    }
+  }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
   params.features = UCP_FEATURE_TAG | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
