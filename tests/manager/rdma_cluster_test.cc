@@ -37,8 +37,8 @@ bool InNamespaces() {
 
 // PLASMA_TEST_LISTEN: the managers' address (rdmacm needs the RDMA
 // device's, not loopback). PLASMA_TEST_MANAGER_ARGS: more plasma-manager
-// arguments, space-separated (the guest's UCX runs give set-up over rdmacm,
-// slow under emulation, a longer stall window).
+// arguments, space-separated (the guest's UCX runs: a longer stall window
+// under emulation).
 std::string ClusterArgs() {
   std::string args;
   const char* listen = std::getenv("PLASMA_TEST_LISTEN");
