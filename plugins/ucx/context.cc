@@ -370,8 +370,10 @@ int Context::Progress() {
   }
   if (!abandoned_reads.empty()) DrainAbandonedReads(this);
   ReapClosedConnections(this);
-  uint64_t expirations = 0;
-  if (read(timer_fd, &expirations, sizeof(expirations)) < 0) expirations = 0;  // a nap ended
+  if (timer_set) {  // a nap or a wake-up was set: drain it (no syscall otherwise)
+    uint64_t expirations = 0;
+    if (read(timer_fd, &expirations, sizeof(expirations)) == sizeof(expirations)) timer_set = false;
+  }
   int happened = events;
   events = 0;
   if (happened > 0) futile_arms = 0;
@@ -382,6 +384,7 @@ void Context::WakeAfter(long nanoseconds) {
   itimerspec when{};
   when.it_value.tv_nsec = nanoseconds;
   timerfd_settime(timer_fd, 0, &when, nullptr);
+  timer_set = true;
 }
 
 int Context::Arm() {

@@ -78,6 +78,7 @@ struct Context {
   // host naps kNapMicros instead of spinning.
   int epoll_fd = -1;
   int timer_fd = -1;
+  bool timer_set = false;  // WakeAfter() since progress() last drained the timer
   int futile_arms = 0;  // BUSY answers in a row with no event in between
   std::string description;
   // Shared memory between managers of one machine (connection.h): this
@@ -106,8 +107,13 @@ struct Context {
   // freed by their callbacks, or at finalize.
   std::unordered_set<OutgoingAm*> am_sends;
   std::unordered_set<ServedRead*> serving;
-  // Data tags of READs that ended before their bytes came (remote_read.h).
-  std::deque<uint64_t> abandoned_reads;
+  // READs that ended before their bytes came (remote_read.h): the data tag
+  // and how many more progress() calls look for it.
+  struct AbandonedRead {
+    uint64_t data_tag;
+    uint32_t looks_left;
+  };
+  std::deque<AbandonedRead> abandoned_reads;
   // Host-visible things since progress() last returned.
   int events = 0;
 

@@ -14,6 +14,7 @@ namespace {
 // for per progress() call.
 constexpr size_t kMaxAbandoned = 4096;
 constexpr size_t kDrainPerCall = 64;
+constexpr uint32_t kLooksPerAbandonedRead = 4096;
 
 void OnServed(void* ucx_request, ucs_status_t status, void* user_data) {
   (void)status;  // the reader sees a failed send as its connection's failure
@@ -92,8 +93,7 @@ void StartRead(Request* req) {
   if (req->conn->read_path == ReadPath::kNativeGet) {
     StartNativeGet(req);
   } else {
-    req->phase = RequestPhase::kInUcx;
-    StartServedRead(req);
+    StartServedRead(req);  // PostReceive() moves it to kInUcx
   }
 }
 
@@ -142,7 +142,7 @@ void HandleReadRefused(Context* ctx, const ReadRefusedHeader& refused) {
 
 void RememberAbandonedRead(Context* ctx, uint64_t data_tag) {
   if (ctx->abandoned_reads.size() >= kMaxAbandoned) ctx->abandoned_reads.pop_front();
-  ctx->abandoned_reads.push_back(data_tag);
+  ctx->abandoned_reads.push_back({data_tag, kLooksPerAbandonedRead});
 }
 
 void DrainAbandonedReads(Context* ctx) {
@@ -150,9 +150,11 @@ void DrainAbandonedReads(Context* ctx) {
   for (auto it = ctx->abandoned_reads.begin();
        it != ctx->abandoned_reads.end() && looked < kDrainPerCall; ++looked) {
     ucp_tag_recv_info_t info{};
-    ucp_tag_message_h message = ucp_tag_probe_nb(ctx->worker, *it, kFullMask, 1, &info);
+    ucp_tag_message_h message = ucp_tag_probe_nb(ctx->worker, it->data_tag, kFullMask, 1, &info);
     if (message == nullptr) {
-      ++it;
+      // Bytes that have not come in this many looks are not coming (the
+      // holder was told, or is gone): stop paying for the probe.
+      it = --it->looks_left == 0 ? ctx->abandoned_reads.erase(it) : it + 1;
       continue;
     }
     ucp_request_param_t param{};
