@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -88,6 +89,32 @@ TempDir::~TempDir() {
   if (path_ != "/tmp") std::filesystem::remove_all(path_, ignored);
 }
 
+std::string RunCommand(const std::string& command, int* exit_code) {
+  std::string output;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) {
+    if (exit_code) *exit_code = -1;
+    return "";
+  }
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+  int status = pclose(pipe);
+  if (exit_code) *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return output;
+}
+
+std::map<std::string, std::string> ReadKeyValueFile(const std::string& path) {
+  std::map<std::string, std::string> values;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) values[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return values;
+}
+
 std::string FindExecutable(const std::string& name) {
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -130,6 +157,21 @@ Status Table::WriteCsv(const std::string& path) const {
     out << "\n";
   }
   return out ? Status::OK() : Status::IOError("error writing " + path);
+}
+
+double Percentile(std::vector<double> values, double fraction) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  size_t index = size_t(fraction * double(values.size()));
+  return values[std::min(index, values.size() - 1)];
+}
+
+double Iperf3ReceivedGBps(const std::string& json) {
+  auto received = json.find("\"sum_received\"");
+  if (received == std::string::npos) return 0;
+  auto bps = json.find("\"bits_per_second\"", received);
+  if (bps == std::string::npos) return 0;
+  return std::strtod(json.c_str() + json.find(':', bps) + 1, nullptr) / 8 / 1e9;
 }
 
 std::string FormatBytes(uint64_t bytes) {

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,12 @@ class TempDir {
   std::string path_;
 };
 
+// Runs command with /bin/sh, stdout and stderr together; its output. exit_code
+// (if given) receives the exit status, -1 if it did not exit normally.
+std::string RunCommand(const std::string& command, int* exit_code = nullptr);
+// KEY=VALUE lines of a file (e.g. plasma-cluster's cluster.env).
+std::map<std::string, std::string> ReadKeyValueFile(const std::string& path);
+
 // Finds a sibling executable of the running benchmark (build/bin/NAME) or NAME on PATH.
 std::string FindExecutable(const std::string& name);
 
@@ -57,6 +64,11 @@ class Table {
   std::vector<std::string> columns_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// The value below which fraction (0..1) of values lie (nearest rank); 0 if none.
+double Percentile(std::vector<double> values, double fraction);
+// The received throughput of an `iperf3 -J` client run, GB/s; 0 if absent.
+double Iperf3ReceivedGBps(const std::string& json);
 
 std::string FormatBytes(uint64_t bytes);    // "64 KiB"
 std::string FormatDouble(double value, int digits);

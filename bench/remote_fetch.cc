@@ -38,38 +38,9 @@ using namespace plasma::bench;
 
 namespace {
 
-std::string Run(const std::string& command, int* code = nullptr) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return "";
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  int status = pclose(pipe);
-  if (code) *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return output;
-}
-
-std::map<std::string, std::string> ReadEnv(const std::string& path) {
-  std::map<std::string, std::string> env;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return env;
-}
-
-double Median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
-
 // Transports the manager can load here, from its own listing.
 std::vector<std::string> AvailableTransports() {
-  std::string listing = Run(FindExecutable("plasma-manager") + " --list-transports");
+  std::string listing = RunCommand(FindExecutable("plasma-manager") + " --list-transports");
   std::vector<std::string> names;
   std::istringstream lines(listing);
   std::string line;
@@ -108,12 +79,12 @@ struct Placement {
 Placement FindPlacement(bool netns) {
   Placement placement;
   if (!netns) return placement;
-  std::string ns1 = Trimmed(Run("ip netns list | grep -o 'plasma-[0-9a-z]*-n1' | head -1"));
-  std::string ns2 = Trimmed(Run("ip netns list | grep -o 'plasma-[0-9a-z]*-n2' | head -1"));
+  std::string ns1 = Trimmed(RunCommand("ip netns list | grep -o 'plasma-[0-9a-z]*-n1' | head -1"));
+  std::string ns2 = Trimmed(RunCommand("ip netns list | grep -o 'plasma-[0-9a-z]*-n2' | head -1"));
   placement.holder_prefix = "ip netns exec " + ns1 + " ";
   placement.puller_prefix = "ip netns exec " + ns2 + " ";
   placement.holder_address =
-      Trimmed(Run("ip -n " + ns1 + " -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1"));
+      Trimmed(RunCommand("ip -n " + ns1 + " -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1"));
   return placement;
 }
 
@@ -132,7 +103,7 @@ Result<RawTcpResult> MeasureRawTcp(const Placement& placement, uint64_t size, ui
     _exit(127);
   }
   int code = 0;
-  std::string out = Run(placement.puller_prefix + self + " --raw-fetch " + args, &code);
+  std::string out = RunCommand(placement.puller_prefix + self + " --raw-fetch " + args, &code);
   // A client that gave up leaves the server waiting in accept() or recv().
   if (code != 0) kill(server, SIGKILL);
   int status = 0;
@@ -217,15 +188,11 @@ bool MeasureRedis(redisContext* redis, const std::vector<std::string>& keys, con
 double IperfGBps(const std::string& server_prefix, const std::string& client_prefix,
                  const std::string& address) {
   std::string pid_file = "/tmp/remote_fetch_iperf.pid";
-  Run(server_prefix + "iperf3 -s -1 -D -B " + address + " -p 5399 -I " + pid_file);
-  Run("sleep 0.3");
-  std::string json = Run(client_prefix + "iperf3 -c " + address + " -p 5399 -l 1M -t 3 -J");
-  Run("kill $(cat " + pid_file + " 2>/dev/null) 2>/dev/null; rm -f " + pid_file);
-  auto end = json.find("\"sum_received\"");
-  if (end == std::string::npos) return 0;
-  auto bps = json.find("\"bits_per_second\"", end);
-  if (bps == std::string::npos) return 0;
-  return std::strtod(json.c_str() + json.find(':', bps) + 1, nullptr) / 8 / 1e9;
+  RunCommand(server_prefix + "iperf3 -s -1 -D -B " + address + " -p 5399 -I " + pid_file);
+  RunCommand("sleep 0.3");
+  std::string json = RunCommand(client_prefix + "iperf3 -c " + address + " -p 5399 -l 1M -t 3 -J");
+  RunCommand("kill $(cat " + pid_file + " 2>/dev/null) 2>/dev/null; rm -f " + pid_file);
+  return Iperf3ReceivedGBps(json);
 }
 
 }  // namespace
@@ -296,7 +263,7 @@ int main(int argc, char** argv) {
     // an object the benchmark is about to fetch.
     uint64_t capacity = std::max<uint64_t>(budget + max_size, 4 * max_size) + (64 << 20);
     int code;
-    std::string out = Run("PLASMA_TRANSPORT=" + transport + " " + cluster + " up --nodes 2 --dir " +
+    std::string out = RunCommand("PLASMA_TRANSPORT=" + transport + " " + cluster + " up --nodes 2 --dir " +
                               dir.path() + "/cluster --capacity " + std::to_string(capacity) +
                               (netns ? " --netns" : "") + listen_args + manager_args,
                           &code);
@@ -306,7 +273,7 @@ int main(int argc, char** argv) {
       continue;
     }
     std::string cdir = dir.path() + "/cluster";
-    auto env = ReadEnv(cdir + "/cluster.env");
+    auto env = ReadKeyValueFile(cdir + "/cluster.env");
     std::string redis_address = env["REDIS_ADDRESS"];
     std::string redis_host = redis_address.substr(0, redis_address.rfind(':'));
     ConnectOptions options;
@@ -319,7 +286,7 @@ int main(int argc, char** argv) {
                                        std::atoi(redis_address.substr(redis_address.rfind(':') + 1).c_str()));
     if (!holder.ok() || !puller.ok() || redis == nullptr || redis->err) {
       std::cerr << "remote_fetch: cannot connect to the cluster\n";
-      Run(cluster + " down --dir " + cdir);
+      RunCommand(cluster + " down --dir " + cdir);
       return 1;
     }
     Placement placement = FindPlacement(netns);
@@ -415,8 +382,8 @@ int main(int argc, char** argv) {
       bool have_raw = raw_tcp.count(size) > 0;
       double raw_gbps = have_raw ? raw_tcp[size].gigabytes_per_second : 0;
       table.AddRow({std::to_string(size), transport, FormatDouble(fetch_gbps, 3),
-                    FormatDouble(Median(fetch.latencies) * 1e6, 0), FormatDouble(batch_gbps, 3),
-                    FormatDouble(redis_gbps, 3), FormatDouble(Median(get.latencies) * 1e6, 0),
+                    FormatDouble(Percentile(fetch.latencies, 0.5) * 1e6, 0), FormatDouble(batch_gbps, 3),
+                    FormatDouble(redis_gbps, 3), FormatDouble(Percentile(get.latencies, 0.5) * 1e6, 0),
                     FormatDouble(pipelined_gbps, 3),
                     have_raw ? FormatDouble(raw_gbps, 3) : "n/a",
                     have_raw ? FormatDouble(raw_tcp[size].median_microseconds, 0) : "n/a",
@@ -429,7 +396,7 @@ int main(int argc, char** argv) {
     redisFree(redis);
     puller->reset();
     holder->reset();
-    Run(cluster + " down --dir " + cdir);
+    RunCommand(cluster + " down --dir " + cdir);
     if (plotted_iperf_gbps == 0) plotted_iperf_gbps = iperf_gbps;
     if (iperf_gbps > 0) {
       std::cout << "iperf3 (-l 1M) " << (netns ? "across namespaces" : "on loopback") << ": "

@@ -84,6 +84,17 @@ int ReadSettings(Context* ctx) {
     ctx->Log(PLASMA_TP_LOG_ERROR, "ucx: PLASMA_UCX_READ='%s' is neither 'send' nor 'get'", path);
     return PLASMA_TP_ERR_INVALID_ARGUMENT;
   }
+  const char* tick = std::getenv("PLASMA_UCX_WAKEUP_TICK_MS");
+  if (tick != nullptr && *tick != '\0') {
+    char* end = nullptr;
+    long ms = std::strtol(tick, &end, 10);
+    if (*end != '\0' || ms < 0 || ms > 999) {
+      ctx->Log(PLASMA_TP_LOG_ERROR,
+               "ucx: PLASMA_UCX_WAKEUP_TICK_MS='%s' is not 0 (off) .. 999 milliseconds", tick);
+      return PLASMA_TP_ERR_INVALID_ARGUMENT;
+    }
+    ctx->wakeup_tick_ms = ms;
+  }
   return PLASMA_TP_OK;
 }
 
@@ -398,6 +409,7 @@ int Context::Arm() {
   ucs_status_t status = ucp_worker_arm(worker);
   if (status == UCS_OK) {
     futile_arms = 0;
+    if (wakeup_tick_ms > 0) WakeAfter(wakeup_tick_ms * 1000000L);
     return PLASMA_TP_OK;
   }
   if (status == UCS_ERR_BUSY) {

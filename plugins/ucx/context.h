@@ -86,6 +86,13 @@ struct Context {
   // worker's address for peers on the same machine.
   uint64_t host_id = 0;
   bool shared_memory_asked = false;  // PLASMA_UCX_SHARED_MEMORY=1
+  // A sleeping host is woken this often even when UCX says all is armed
+  // (PLASMA_UCX_WAKEUP_TICK_MS, 0: never): over rc_verbs on Soft-RoCE a
+  // worker asleep on its event fd now and then misses a completion (4 of 32
+  // rounds of single fetches stalled until the puller's 10 s stall timer;
+  // with the tick none of 32, plasma-mpi-bench in the guest). Costs 20
+  // empty progress() calls a second.
+  long wakeup_tick_ms = 50;
   bool shared_memory = false;        // ... and possible here
   std::string worker_address;
 

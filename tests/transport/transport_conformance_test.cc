@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <random>
@@ -1049,11 +1050,20 @@ TEST_F(ConnectedPair, WaitFdGoesQuietAfterALargeTransfer) {
   for (Endpoint* side : {&a_, &b_}) {
     int fd = -1;
     if (side->api().wait_fd(side->ctx(), &fd) != PLASMA_TP_OK) GTEST_SKIP() << "no wait fd";
-    ASSERT_TRUE(ProgressUntil({&a_, &b_}, [&] {
-      return side->api().arm(side->ctx()) == PLASMA_TP_OK;
-    }));
-    pollfd pfd{fd, POLLIN, 0};
-    EXPECT_EQ(poll(&pfd, 1, 300), 0) << "the wait fd stays readable with nothing to do";
+    // Sleep as a host does for 300 ms: a wake-up now and then (a plugin's
+    // safety tick) is allowed; a descriptor that stays readable is not.
+    int wakeups = 0;
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (std::chrono::steady_clock::now() < until && wakeups <= 10) {
+      ASSERT_TRUE(ProgressUntil({&a_, &b_}, [&] {
+        return side->api().arm(side->ctx()) == PLASMA_TP_OK;
+      }));
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      pollfd pfd{fd, POLLIN, 0};
+      if (poll(&pfd, 1, int(std::max<long>(0, left.count()))) == 1) ++wakeups;
+    }
+    EXPECT_LE(wakeups, 10) << "the wait fd stays readable with nothing to do";
   }
 }
 

@@ -41,6 +41,7 @@ struct Request {
   plasma_tp_request_t inner = nullptr;
   plasma_tp_completion_t completion{};
   bool reset_on_cancel = false;  // its connection was closed by a fault: CANCELED reads RESET
+  bool corrupt_on_success = false;  // corrupt: flip a byte of what it received
 
   // The post itself, kept while held.
   uint64_t tag = 0;

@@ -327,6 +327,9 @@ int Dispatch(Context* ctx, Conn* conn, Request* req, const Injection& injection,
         LogClose(ctx, op);
         return rc;
       }
+      case Action::kCorrupt:
+        req->corrupt_on_success = true;
+        break;
       default:
         break;
     }

@@ -132,6 +132,8 @@ bool ActionAppliesTo(Action action, Op op) {
       return OneOf(op, {Op::kSend, Op::kRecv, Op::kRead});
     case Action::kReorder:
       return op == Op::kSend;
+    case Action::kCorrupt:
+      return OneOf(op, {Op::kRecv, Op::kRead});
     case Action::kClose:
       return OneOf(op, {Op::kSend, Op::kRecv, Op::kRead, Op::kRkeyUnpack, Op::kConnect,
                         Op::kAccept, Op::kTest, Op::kProgress});
@@ -203,7 +205,7 @@ class RuleParser {
         Action action;
       } kPlain[] = {{"drop", Action::kDrop},   {"reorder", Action::kReorder},
                     {"kill", Action::kKill},   {"stop", Action::kStop},
-                    {"close", Action::kClose}};
+                    {"close", Action::kClose}, {"corrupt", Action::kCorrupt}};
       bool found = false;
       for (const auto& entry : kPlain) {
         if (name == entry.name) {
@@ -375,6 +377,7 @@ const char* ActionName(Action action) {
     case Action::kKill: return "kill";
     case Action::kStop: return "stop";
     case Action::kClose: return "close";
+    case Action::kCorrupt: return "corrupt";
   }
   return "?";
 }

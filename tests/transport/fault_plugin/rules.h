@@ -36,6 +36,7 @@ enum class Action : uint8_t {
   kKill,     // raise(SIGKILL)
   kStop,     // raise(SIGSTOP)
   kClose,    // the connection is closed under the host's feet
+  kCorrupt,  // recv/read: forwarded; on success one byte of the received data is flipped
 };
 
 const char* OpName(Op op);
