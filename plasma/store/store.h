@@ -1,6 +1,8 @@
 // Store: the Plasma store's state and request handling. One arena, one event
 // loop, one thread. Every client request is answered (or the client is
 // disconnected with a log line naming why); no request can crash the store.
+// Implemented in three files: store.cc (objects), request_handlers.cc (one
+// handler per message), client_connections.cc (the Unix-socket clients).
 #pragma once
 
 #include <memory>
@@ -46,12 +48,34 @@ class Store {
 
   Store(const StoreOptions& options, EventLoop* loop, std::unique_ptr<SharedMemoryArena> arena);
 
+  // Client connections (client_connections.cc).
   void AcceptClients();
   void OnClientEvent(Client* client, uint32_t events);
   // Handles every complete frame buffered for the client.
   Status ProcessFrames(Client* client);
+  // Requests (request_handlers.cc): HandleMessage decodes a frame and calls
+  // the message's handler with the decoded request.
   Status HandleMessage(Client* client, fb::MessageType type, const uint8_t* payload,
                        size_t length);
+  template <typename Request>
+  Status Decoded(Client* client, const uint8_t* payload, size_t length,
+                 Status (Store::*handler)(Client*, const Request&));
+  Status OnConnect(Client* client);
+  Status OnCreate(Client* client, const fb::PlasmaCreateRequestT& request);
+  Status OnCreateAndSeal(Client* client, const fb::PlasmaCreateAndSealRequestT& request);
+  Status OnCreateAndSealBatch(Client* client, const fb::PlasmaCreateAndSealBatchRequestT& request);
+  Status OnAbort(Client* client, const fb::PlasmaAbortRequestT& request);
+  Status OnSeal(Client* client, const fb::PlasmaSealRequestT& request);
+  Status OnGet(Client* client, const fb::PlasmaGetRequestT& request);
+  Status OnRelease(Client* client, const fb::PlasmaReleaseRequestT& request);
+  Status OnDelete(Client* client, const fb::PlasmaDeleteRequestT& request);
+  Status OnContains(Client* client, const fb::PlasmaContainsRequestT& request);
+  Status OnList(Client* client, const fb::PlasmaListRequestT& request);
+  Status OnEvict(Client* client, const fb::PlasmaEvictRequestT& request);
+  Status OnRefreshLRU(Client* client, const fb::PlasmaRefreshLRURequestT& request);
+  Status OnSubscribe(Client* client);
+  Status OnSetOptions(Client* client, const fb::PlasmaSetOptionsRequestT& request);
+  Status OnGetDebugString(Client* client);
   void DisconnectClient(Client* client, const std::string& reason);
   void UpdateWriteInterest(Client* client);
 

@@ -1210,13 +1210,20 @@ TEST(SocketPeerDeathTest, KilledPeerFailsOutstandingRequests) {
   }
   close(go[0]);
 
+  // A peer that died before connecting says how (its exit status).
+  auto peer_state = [child] {
+    int status = 0;
+    if (waitpid(child, &status, WNOHANG) != child) return std::string("the peer is still running");
+    return WIFEXITED(status) ? "the peer exited with " + std::to_string(WEXITSTATUS(status))
+                             : "the peer died of signal " + std::to_string(WTERMSIG(status));
+  };
   ASSERT_TRUE(ProgressUntil({&parent}, [&] {
     return parent.conn != nullptr ||
            api.accept(parent.ctx(), listener, &parent.conn) == PLASMA_TP_OK;
-  }, std::chrono::seconds(60)));
+  }, std::chrono::seconds(60))) << peer_state();
   std::vector<uint8_t> hello(8 + parent.plugin->properties().max_rkey_size);
   Pending got_hello(&parent, parent.Recv(1, kExact, hello.data(), hello.size()));
-  ASSERT_TRUE(WaitAll({&parent}, {&got_hello}, std::chrono::seconds(60)));
+  ASSERT_TRUE(WaitAll({&parent}, {&got_hello}, std::chrono::seconds(60))) << peer_state();
   ASSERT_EQ(got_hello.completion.status, PLASMA_TP_OK);
   uint64_t remote_addr = 0;
   std::memcpy(&remote_addr, hello.data(), 8);
