@@ -29,6 +29,12 @@ double NowSeconds() {
 Result<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv,
                                          const std::string& log_path,
                                          const std::string& wait_for_path, int timeout_ms) {
+  // Everything the child needs is made before fork(): a child of a threaded
+  // process (an MPI rank is one) may only make async-signal-safe calls
+  // until it execs, or it can deadlock on a lock another thread held.
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return Status::FromErrno("fork", errno);
   if (pid == 0) {
@@ -37,11 +43,10 @@ Result<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv,
       dup2(log, STDOUT_FILENO);
       dup2(log, STDERR_FILENO);
     }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     execvp(args[0], args.data());
-    std::fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
+    static const char kExecFailed[] = ": exec failed\n";
+    (void)!write(STDERR_FILENO, args[0], strlen(args[0]));
+    (void)!write(STDERR_FILENO, kExecFailed, sizeof(kExecFailed) - 1);
     _exit(127);
   }
   ChildProcess child;

@@ -24,6 +24,9 @@ constexpr double kMiB = 1048576.0;
 class Server {
  public:
   explicit Server(const std::string& command) {
+    // Made before fork(): an MPI rank has threads, so its child may only make
+    // async-signal-safe calls until it execs.
+    const std::string script = "exec " + command;
     pid_ = fork();
     if (pid_ == 0) {
       setpgid(0, 0);
@@ -32,7 +35,7 @@ class Server {
         dup2(null, STDOUT_FILENO);
         dup2(null, STDERR_FILENO);
       }
-      execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+      execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     if (pid_ > 0) setpgid(pid_, pid_);

@@ -1167,10 +1167,10 @@ TEST(SocketPeerDeathTest, PeerRole) {
   if (peer.api().send(peer.ctx(), peer.conn, 1, hello.data(), hello.size(), nullptr, &req) != 0) {
     _exit(5);
   }
+  // Until the hello has gone out (an emulated fabric may take seconds to
+  // wire a connection up): nothing moves it once this side stops progressing.
   plasma_tp_completion_t c;
-  for (int i = 0; i < 1000000 && peer.api().test(peer.ctx(), req, &c) != PLASMA_TP_OK; ++i) {
-    peer.Progress();
-  }
+  while (peer.api().test(peer.ctx(), req, &c) != PLASMA_TP_OK) peer.Progress();  // alarm bounds it
   char byte = 0;
   if (read(go, &byte, 1) != 1) _exit(7);  // no progress() while waiting
   raise(SIGKILL);  // die with everything open, mid-conversation
@@ -1196,16 +1196,24 @@ TEST(SocketPeerDeathTest, KilledPeerFailsOutstandingRequests) {
   // through this pipe, not the transport, so it never serves them first).
   int go[2];
   ASSERT_EQ(pipe(go), 0);
+  // The child's environment is made before fork(): between fork and exec a
+  // child of a threaded process (UCX runs an async thread) may only make
+  // async-signal-safe calls; a setenv() there can deadlock on malloc's lock.
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) environment.emplace_back(*e);
+  environment.push_back("PLASMA_TEST_PEER_ADDRESS=" + address);
+  environment.push_back("PLASMA_TEST_PEER_GO_FD=" + std::to_string(go[0]));
+  std::vector<char*> envp;
+  for (auto& e : environment) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
     close(go[1]);
     int quiet = open("/dev/null", O_WRONLY);  // the peer's own gtest report
     if (quiet >= 0) dup2(quiet, STDOUT_FILENO);
-    setenv("PLASMA_TEST_PEER_ADDRESS", address.c_str(), 1);
-    setenv("PLASMA_TEST_PEER_GO_FD", std::to_string(go[0]).c_str(), 1);
-    execl("/proc/self/exe", "transport_tests", "--gtest_filter=SocketPeerDeathTest.PeerRole",
-          static_cast<char*>(nullptr));
+    execle("/proc/self/exe", "transport_tests", "--gtest_filter=SocketPeerDeathTest.PeerRole",
+           static_cast<char*>(nullptr), envp.data());
     _exit(8);
   }
   close(go[0]);
