@@ -120,6 +120,32 @@ std::map<std::string, std::string> ReadKeyValueFile(const std::string& path) {
   return values;
 }
 
+std::map<std::string, std::string> ListTransports(const std::string& env_prefix) {
+  int code = 0;
+  std::string listing =
+      RunCommand(env_prefix + "'" + FindExecutable("plasma-manager") + "' --list-transports", &code);
+  if (code != 0) return {{"", "plasma-manager --list-transports failed: " + listing}};
+  // Blocks of "NAME  VERSION ..." or "NAME  (unusable)  PATH", then indented
+  // lines; an unusable plugin's first indented line says why.
+  std::map<std::string, std::string> verdicts;
+  std::istringstream lines(listing);
+  std::string line, name;
+  bool unusable = false, reason_read = false;
+  while (std::getline(lines, line)) {
+    if (!line.empty() && line[0] != ' ') {
+      std::istringstream(line) >> name;
+      unusable = line.find("(unusable)") != std::string::npos;
+      reason_read = false;
+      verdicts[name] = unusable ? "unusable" : "";
+    } else if (unusable && !reason_read && !name.empty()) {
+      auto start = line.find_first_not_of(' ');
+      if (start != std::string::npos) verdicts[name] = line.substr(start);
+      reason_read = true;
+    }
+  }
+  return verdicts;
+}
+
 std::string FindExecutable(const std::string& name) {
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);

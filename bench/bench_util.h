@@ -49,6 +49,11 @@ std::string RunCommand(const std::string& command, int* exit_code = nullptr);
 // KEY=VALUE lines of a file (e.g. plasma-cluster's cluster.env).
 std::map<std::string, std::string> ReadKeyValueFile(const std::string& path);
 
+// The manager's own verdict on each transport plugin it finds (`plasma-manager
+// --list-transports`, run after env_prefix, e.g. "env UCX_TLS=tcp "): name ->
+// "" if it can run here, else why not. A failed listing: {"": its output}.
+std::map<std::string, std::string> ListTransports(const std::string& env_prefix = "");
+
 // Finds a sibling executable of the running benchmark (build/bin/NAME) or NAME on PATH.
 std::string FindExecutable(const std::string& name);
 

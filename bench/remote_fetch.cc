@@ -40,20 +40,11 @@ namespace {
 
 // Transports the manager can load here, from its own listing.
 std::vector<std::string> AvailableTransports() {
-  std::string listing = RunCommand(FindExecutable("plasma-manager") + " --list-transports");
   std::vector<std::string> names;
-  std::istringstream lines(listing);
-  std::string line;
-  while (std::getline(lines, line)) {
-    // Lines look like "socket  0.1.0  ok  ..." ; take usable ones.
-    std::istringstream words(line);
-    std::string name;
-    words >> name;
-    if (name.empty() || line.find("unusable") != std::string::npos ||
-        line.find("error") != std::string::npos) {
-      continue;
-    }
-    if (name == "socket" || name == "ucx" || name == "verbs") names.push_back(name);
+  auto verdicts = ListTransports();
+  for (const char* name : {"socket", "ucx", "verbs"}) {
+    auto it = verdicts.find(name);
+    if (it != verdicts.end() && it->second.empty()) names.push_back(name);
   }
   if (names.empty()) names.push_back("socket");
   return names;

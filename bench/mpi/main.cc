@@ -297,8 +297,10 @@ int RunBenchmark(Run& run) {
                    return list;
                  }() +
                  ", sizes " + bench::FormatBytes(run.sizes.front()) + " .. " +
-                 bench::FormatBytes(run.sizes.back()) + ", stores of " +
-                 bench::FormatBytes(run.capacity) + (options.netns ? ", network namespaces" : ""));
+                 bench::FormatBytes(run.sizes.back()) +
+                 (options.store_socket.empty() ? ", stores of " + bench::FormatBytes(run.capacity)
+                                               : ", attached to running daemons") +
+                 (options.netns ? ", network namespaces" : ""));
 
   for (size_t i = 0; i < transports.size(); ++i) {
     MeasureTransport(run, transports[i], options.ceilings && i == 0, transports);

@@ -44,31 +44,13 @@ std::string EnvCommandPrefix(const EnvironmentList& env) {
 }
 
 std::string WhyTransportUnusable(const std::string& transport, const EnvironmentList& env) {
-  int code = 0;
-  std::string listing = RunCommand(
-      EnvCommandPrefix(env) + ShellQuote(FindExecutable("plasma-manager")) + " --list-transports", &code);
-  // Blocks of "NAME  VERSION ..." or "NAME  (unusable)  PATH", then indented lines.
-  std::istringstream lines(listing);
-  std::string line;
-  bool in_block = false, unusable = false;
-  while (std::getline(lines, line)) {
-    if (!line.empty() && line[0] != ' ') {
-      if (in_block) break;
-      std::istringstream words(line);
-      std::string name;
-      words >> name;
-      in_block = name == transport;
-      unusable = line.find("(unusable)") != std::string::npos;
-      continue;
-    }
-    if (in_block && unusable) {
-      auto start = line.find_first_not_of(' ');
-      return start == std::string::npos ? "unusable" : line.substr(start);
-    }
+  auto verdicts = bench::ListTransports(EnvCommandPrefix(env));
+  if (auto failed = verdicts.find(""); failed != verdicts.end()) return failed->second;
+  auto it = verdicts.find(transport);
+  if (it == verdicts.end()) {
+    return "no plugin named " + transport + " found (plasma-manager --list-transports)";
   }
-  if (in_block) return unusable ? "unusable" : "";
-  if (code != 0) return "plasma-manager --list-transports failed: " + listing;
-  return "no plugin named " + transport + " found (plasma-manager --list-transports)";
+  return it->second;
 }
 
 Result<std::unique_ptr<LocalNode>> LocalNode::StartStore(const std::string& dir,
@@ -157,8 +139,6 @@ Result<NamespaceCluster> NamespaceClusterUp(const std::string& dir, int nodes,
 NamespaceCluster ReadNamespaceCluster(const std::string& dir) {
   auto env = bench::ReadKeyValueFile(dir + "/cluster.env");
   NamespaceCluster cluster;
-  cluster.dir = dir;
-  cluster.redis = env["REDIS_ADDRESS"];
   int nodes = std::atoi(env["NODES"].c_str());
   for (int i = 1; i <= nodes; ++i) {
     cluster.namespaces.push_back(env["NODE" + std::to_string(i) + "_NETNS"]);

@@ -55,8 +55,6 @@ Result<bench::ChildProcess> StartRedis(const std::string& dir, const std::string
 // brings up Redis and all nodes (rank 0 calls it; every rank then attaches
 // to node<rank+1>).
 struct NamespaceCluster {
-  std::string dir;
-  std::string redis;                   // HOST:PORT
   std::vector<std::string> namespaces;  // per rank
   std::vector<std::string> addresses;   // per rank, the node's address
 };
