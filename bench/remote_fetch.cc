@@ -12,6 +12,9 @@
 //                     [--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]
 //                     [--listen HOST]  (the managers' address, e.g. an RDMA device's)
 //                     [--manager-arg ARG]...  (e.g. --manager-arg --verify-digests)
+//                     [--layouts two-process,one-process]  (default both: each node a
+//                     store and a manager, or one manager hosting its store; a
+//                     one-process row's transport reads e.g. "socket/one-process")
 // (--raw-serve / --raw-fetch ADDRESS PORT SIZE COUNT: the raw-TCP baseline's
 // two ends, run by the benchmark itself, in the nodes' namespaces with --netns.)
 #include <hiredis/hiredis.h>
@@ -200,6 +203,7 @@ int main(int argc, char** argv) {
   bool netns = false;
   bool iperf = true;
   std::vector<std::string> transports;
+  std::vector<std::string> layouts = {"two-process", "one-process"};
   std::string manager_args;  // passed to every plasma-manager through plasma-cluster
   std::string listen_args;   // the managers' address (plasma-cluster --listen)
   for (int i = 1; i < argc; ++i) {
@@ -222,6 +226,11 @@ int main(int argc, char** argv) {
       listen_args = std::string(" --listen ") + argv[++i];
     } else if (arg == "--manager-arg" && i + 1 < argc) {
       manager_args += std::string(" --manager-arg ") + argv[++i];
+    } else if (arg == "--layouts" && i + 1 < argc) {
+      layouts.clear();
+      std::istringstream list(argv[++i]);
+      std::string name;
+      while (std::getline(list, name, ',')) layouts.push_back(name);
     } else if (arg == "--transports" && i + 1 < argc) {
       std::istringstream list(argv[++i]);
       std::string name;
@@ -229,11 +238,22 @@ int main(int argc, char** argv) {
     } else {
       std::cerr << "usage: remote_fetch [--transports a,b] [--min-size BYTES] [--max-size BYTES] "
                    "[--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf] "
-                   "[--listen HOST] [--manager-arg ARG]...\n";
+                   "[--listen HOST] [--manager-arg ARG]... [--layouts two-process,one-process]\n";
       return 2;
     }
   }
   if (transports.empty()) transports = AvailableTransports();
+  // One run per transport and node layout; a row names both.
+  struct Run {
+    std::string transport, layout, label;
+  };
+  std::vector<Run> runs;
+  for (const std::string& transport : transports) {
+    for (const std::string& layout : layouts) {
+      runs.push_back({transport, layout,
+                      layout == "two-process" ? transport : transport + "/" + layout});
+    }
+  }
   std::vector<uint64_t> sizes = SizeLadder(min_size, max_size, 4);
 
   Table table({"size_bytes", "transport", "fetch_GBps", "fetch_median_us", "batch_GBps",
@@ -247,14 +267,16 @@ int main(int argc, char** argv) {
   double plotted_iperf_gbps = 0;             // the first transport run's, drawn as a line
   bool any_failed = false;                   // a size or a transport missing from the table
 
-  for (const std::string& transport : transports) {
+  for (const Run& run : runs) {
+    const std::string& transport = run.label;
     TempDir dir;
     // Room for every object of a size at once (count + 1 of them: up to
     // budget + size bytes, or 4 of the largest), so the store never evicts
     // an object the benchmark is about to fetch.
     uint64_t capacity = std::max<uint64_t>(budget + max_size, 4 * max_size) + (64 << 20);
     int code;
-    std::string out = RunCommand("PLASMA_TRANSPORT=" + transport + " " + cluster + " up --nodes 2 --dir " +
+    std::string out = RunCommand("PLASMA_TRANSPORT=" + run.transport + " " + cluster +
+                              " up --layout " + run.layout + " --nodes 2 --dir " +
                               dir.path() + "/cluster --capacity " + std::to_string(capacity) +
                               (netns ? " --netns" : "") + listen_args + manager_args,
                           &code);
@@ -413,13 +435,14 @@ int main(int argc, char** argv) {
       return "'" + csv_path + "' using 1:(strcol(2) eq '" + transport + "' ? $" +
              std::to_string(index) + " : 1/0) with linespoints title '" + title + "', ";
     };
-    for (const std::string& transport : transports) {
+    for (const Run& run : runs) {
+      const std::string& transport = run.label;
       script += column(transport, 3, "fetch, one at a time (" + transport + " plugin)");
       script += column(transport, 5, "fetch, batch in flight (" + transport + " plugin)");
     }
-    script += column(transports[0], 6, "Redis GET, one at a time");
-    script += column(transports[0], 8, "Redis GET, pipelined");
-    script += column(transports[0], 9, "raw TCP, same cold bytes, one at a time");
+    script += column(runs[0].label, 6, "Redis GET, one at a time");
+    script += column(runs[0].label, 8, "Redis GET, pipelined");
+    script += column(runs[0].label, 9, "raw TCP, same cold bytes, one at a time");
     if (plotted_iperf_gbps > 0) {
       script += FormatDouble(plotted_iperf_gbps, 3) +
                 " with lines dashtype 2 title 'iperf3 -l 1M (one hot 1 MiB buffer)', ";

@@ -13,7 +13,7 @@ using transfer::MessageKind;
 using transfer::Mode;
 
 Holder::Holder(EventLoop* loop, TransportDriver* driver, ControlBufferPool* buffers,
-               Client* store, const HolderOptions& options, const HolderArena& arena)
+               LocalStore* store, const HolderOptions& options, const HolderArena& arena)
     : loop_(loop),
       driver_(driver),
       ops_(&driver->ops()),
@@ -106,20 +106,20 @@ bool Holder::RunStoreCalls() {
   std::vector<ObjectId> ids;
   for (const QueuedServe& q : queued) ids.push_back(q.pull.id);
   // One Get for every object asked for in this pass.
-  auto got = store_->Get(ids, 0);
+  auto got = store_->Get(ids);
   if (!got.ok()) {
     PLASMA_LOG(kError) << "store Get for " << ids.size() << " pulls: " << got.status().ToString();
   }
   for (size_t i = 0; i < queued.size(); ++i) {
     if (Served(queued[i].conn, queued[i].serial) == nullptr) continue;  // closed meanwhile
-    ObjectBuffer object = got.ok() ? std::move((*got)[i]) : ObjectBuffer();
+    StoredObject object = got.ok() ? std::move((*got)[i]) : StoredObject();
     Serve(queued[i].conn, queued[i].serial, queued[i].pull, std::move(object), got.ok());
   }
   return true;
 }
 
 void Holder::Serve(plasma_tp_conn_t conn, uint64_t serial, const transfer::PullMessage& pull,
-                   ObjectBuffer object, bool store_answered) {
+                   StoredObject object, bool store_answered) {
   HeaderMessage header;
   header.transfer = pull.transfer;
   if (!object.valid()) {
@@ -163,7 +163,7 @@ void Holder::Serve(plasma_tp_conn_t conn, uint64_t serial, const transfer::PullM
 // Referenced until the puller says FINISH, the lease runs out, or the
 // connection dies.
 void Holder::Lend(ServedConnection* served, plasma_tp_conn_t conn, uint64_t transfer,
-                  ObjectBuffer object) {
+                  StoredObject object) {
   EndLoan(served, transfer);  // a PULL repeated: the old loan goes
   Loan& fresh = served->loans[transfer];
   fresh.bytes = uint64_t(object.data_size() + object.metadata_size());

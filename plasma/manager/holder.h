@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "plasma/client/client.h"
+#include "plasma/manager/local_store.h"
 #include "plasma/manager/control_buffers.h"
 #include "plasma/manager/transfer_protocol.h"
 #include "plasma/manager/transport_driver.h"
@@ -42,7 +42,7 @@ struct HolderArena {
 
 class Holder {
  public:
-  Holder(EventLoop* loop, TransportDriver* driver, ControlBufferPool* buffers, Client* store,
+  Holder(EventLoop* loop, TransportDriver* driver, ControlBufferPool* buffers, LocalStore* store,
          const HolderOptions& options, const HolderArena& arena);
   ~Holder();
 
@@ -58,7 +58,7 @@ class Holder {
  private:
   // An object lent for a puller's READ.
   struct Loan {
-    ObjectBuffer object;
+    StoredObject object;
     uint64_t bytes = 0;
     EventLoop::TimerId lease = 0;
   };
@@ -80,9 +80,9 @@ class Holder {
   void OnControlMessage(plasma_tp_conn_t conn, uint64_t serial, const uint8_t* data,
                         const plasma_tp_completion_t& completion);
   void Serve(plasma_tp_conn_t conn, uint64_t serial, const transfer::PullMessage& pull,
-             ObjectBuffer object, bool store_answered);
+             StoredObject object, bool store_answered);
   void Lend(ServedConnection* served, plasma_tp_conn_t conn, uint64_t transfer,
-            ObjectBuffer object);
+            StoredObject object);
   void EndLoan(ServedConnection* served, uint64_t transfer);
   void SendHeader(plasma_tp_conn_t conn, uint64_t serial, const transfer::HeaderMessage& header,
                   const uint8_t* inline_bytes);
@@ -93,7 +93,7 @@ class Holder {
   const plasma_tp_v1_t* ops_;
   plasma_tp_context_t context_;
   ControlBufferPool* buffers_;
-  Client* store_;
+  LocalStore* store_;
   HolderOptions options_;
   HolderArena arena_;
   std::map<plasma_tp_conn_t, ServedConnection> served_;

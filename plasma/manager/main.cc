@@ -5,12 +5,16 @@
 #include <string>
 
 #include "plasma/common/logging.h"
+#include "plasma/manager/ipc_store.h"
 #include "plasma/manager/manager.h"
+#include "plasma/node/in_process_store.h"
+#include "plasma/store/store.h"
 
 namespace {
 
 const char kUsage[] =
     "Usage: plasma-manager --store-socket PATH --socket PATH --redis ADDRESS --node NAME\n"
+    "                      [--store-memory BYTES [--store-directory DIR]]\n"
     "                      [--listen HINT] [--inflight-bytes N] [--eager-threshold N]\n"
     "                      [--stall-timeout-ms N] [--max-lent-bytes N] [--verify-digests]\n"
     "       plasma-manager --list-transports\n"
@@ -19,6 +23,10 @@ const char kUsage[] =
     "it finds holders in Redis and pulls the bytes into the local store.\n"
     "\n"
     "  --store-socket PATH   this node's plasma-store-server socket\n"
+    "  --store-memory BYTES  host the store in this process instead (one process per\n"
+    "                        node): an arena of BYTES, local clients served on\n"
+    "                        --store-socket as by plasma-store-server\n"
+    "  --store-directory DIR where that arena's file is made (default /dev/shm)\n"
     "  --socket PATH         Unix socket for local clients (plasma fetch, Client::Fetch)\n"
     "  --redis ADDRESS       Redis as HOST:PORT or a Unix socket path\n"
     "  --node NAME           this node's name, unique in the cluster\n"
@@ -59,6 +67,7 @@ bool ParseCount(const char* text, uint64_t* out) {
 int main(int argc, char** argv) {
   plasma::SetLogProgramName("plasma-manager");
   plasma::ManagerOptions options;
+  plasma::StoreOptions hosted_store;  // capacity 0: the store is a separate process
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -84,6 +93,14 @@ int main(int argc, char** argv) {
       options.redis_address = v;
     } else if (arg == "--node") {
       options.node_name = v;
+    } else if (arg == "--store-memory") {
+      uint64_t bytes;
+      if (!ParseCount(v, &bytes) || bytes == 0 || bytes > uint64_t(INT64_MAX)) {
+        return UsageError("--store-memory takes a positive number of bytes");
+      }
+      hosted_store.capacity = int64_t(bytes);
+    } else if (arg == "--store-directory") {
+      hosted_store.directory = v;
     } else if (arg == "--listen") {
       options.transfer.bind_hint = v;
     } else if (arg == "--inflight-bytes") {
@@ -128,7 +145,31 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "plasma-manager: %s\n", loop.status().ToString().c_str());
     return 1;
   }
-  auto manager = plasma::Manager::Create(loop->get(), options, plugin->get());
+  // The one-process layout: the store lives here, on the manager's loop.
+  std::unique_ptr<plasma::Store> store;
+  std::unique_ptr<plasma::LocalStore> local_store;
+  if (hosted_store.capacity > 0) {
+    hosted_store.socket_path = options.store_socket;
+    plasma::FitCapacityToFreeSpace(&hosted_store);
+    auto created = plasma::Store::Create(hosted_store, loop->get());
+    plasma::Status listening = created.ok() ? (*created)->Listen() : created.status();
+    if (!listening.ok()) {
+      std::fprintf(stderr, "plasma-manager: cannot host the store: %s\n",
+                   listening.ToString().c_str());
+      return 1;
+    }
+    store = std::move(created).value();
+    local_store = std::make_unique<plasma::InProcessStore>(store.get());
+  } else {
+    auto connected = plasma::IpcStore::Connect(loop->get(), options.store_socket);
+    if (!connected.ok()) {
+      std::fprintf(stderr, "plasma-manager: %s\n", connected.status().ToString().c_str());
+      return 1;
+    }
+    local_store = std::move(connected).value();
+  }
+  auto manager =
+      plasma::Manager::Create(loop->get(), options, plugin->get(), std::move(local_store));
   if (!manager.ok()) {
     std::fprintf(stderr, "plasma-manager: %s\n", manager.status().ToString().c_str());
     return 1;
@@ -144,5 +185,6 @@ int main(int argc, char** argv) {
   }
   (*loop)->Run();
   manager->reset();
+  store.reset();  // after the manager, which holds objects in it
   return 0;
 }

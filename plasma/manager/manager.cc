@@ -1,7 +1,6 @@
 #include "plasma/manager/manager.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,19 +49,21 @@ struct Manager::ObjectFetch {
   bool looked_up_after_failure = false;
 };
 
-Manager::Manager(EventLoop* loop, const ManagerOptions& options) : loop_(loop), options_(options) {}
+Manager::Manager(EventLoop* loop, const ManagerOptions& options, std::unique_ptr<LocalStore> store)
+    : loop_(loop), options_(options), store_(std::move(store)) {}
 
 Result<std::unique_ptr<Manager>> Manager::Create(EventLoop* loop, const ManagerOptions& options,
-                                                 transport::Plugin* plugin) {
-  std::unique_ptr<Manager> manager(new Manager(loop, options));
+                                                 transport::Plugin* plugin,
+                                                 std::unique_ptr<LocalStore> store) {
+  std::unique_ptr<Manager> manager(new Manager(loop, options, std::move(store)));
   PLASMA_RETURN_NOT_OK(manager->Start(plugin));
   return manager;
 }
 
 Status Manager::Start(transport::Plugin* plugin) {
   if (options_.node_name.empty()) return Status::InvalidArgument("the node needs a name");
-  PLASMA_ASSIGN_OR_RETURN(store_, Client::Connect(options_.store_socket));
-  PLASMA_ASSIGN_OR_RETURN(engine_, TransferEngine::Create(loop_, plugin, store_, options_.transfer));
+  PLASMA_ASSIGN_OR_RETURN(engine_,
+                          TransferEngine::Create(loop_, plugin, store_.get(), options_.transfer));
 
   ObjectDirectory::Options directory_options;
   directory_options.redis_address = options_.redis_address;
@@ -74,14 +75,14 @@ Status Manager::Start(transport::Plugin* plugin) {
 
   // Every object sealed here (put by a client or pulled by us) is announced;
   // the subscription starts with every object already in the store.
-  PLASMA_ASSIGN_OR_RETURN(notification_fd_, store_->Subscribe());
-  PLASMA_RETURN_NOT_OK(
-      loop_->Watch(notification_fd_, EPOLLIN, [this](uint32_t) { ReadPendingNotifications(); }));
+  PLASMA_RETURN_NOT_OK(store_->Subscribe(
+      [this](const std::vector<ObjectNotification>& events) { OnStoreEvents(events); },
+      [this](const Status& why) { OnStoreLost(why); }));
 
   PLASMA_ASSIGN_OR_RETURN(listen_fd_, ListenUnixSocket(options_.manager_socket));
   fcntl(listen_fd_, F_SETFL, fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
   PLASMA_RETURN_NOT_OK(loop_->Watch(listen_fd_, EPOLLIN, [this](uint32_t) { AcceptClients(); }));
-  PLASMA_LOG(kInfo) << "node " << options_.node_name << ": store " << options_.store_socket
+  PLASMA_LOG(kInfo) << "node " << options_.node_name << ": " << store_->Describe()
                     << ", clients on " << options_.manager_socket << ", Redis "
                     << options_.redis_address << ", transport " << plugin->name()
                     << " (inline messages up to " << engine_->eager_threshold()
@@ -102,26 +103,18 @@ Manager::~Manager() {
     close(listen_fd_);
     unlink(options_.manager_socket.c_str());
   }
-  if (notification_fd_ >= 0) {
-    loop_->Unwatch(notification_fd_);
-    close(notification_fd_);
-  }
 }
 
-void Manager::ReadOneNotification() {
-  auto notifications = Client::ReadNotification(notification_fd_);
-  if (!notifications.ok()) {
-    PLASMA_LOG(kError) << "lost the store's notifications (" << notifications.status().ToString()
-                       << "); withdrawing this node from Redis and stopping";
-    loop_->Unwatch(notification_fd_);
-    close(notification_fd_);
-    notification_fd_ = -1;
-    // Its objects died with the store: no peer should try this node for them.
-    directory_->Unregister();
-    loop_->AddTimer(200, [this] { loop_->Stop(); });  // let the commands go out
-    return;
-  }
-  for (const auto& n : *notifications) {
+void Manager::OnStoreLost(const Status& why) {
+  PLASMA_LOG(kError) << "lost the store's notifications (" << why.ToString()
+                     << "); withdrawing this node from Redis and stopping";
+  // Its objects died with the store: no peer should try this node for them.
+  directory_->Unregister();
+  loop_->AddTimer(200, [this] { loop_->Stop(); });  // let the commands go out
+}
+
+void Manager::OnStoreEvents(const std::vector<ObjectNotification>& events) {
+  for (const auto& n : events) {
     if (n.is_deletion) {
       local_objects_.erase(n.id);
       directory_->RemoveLocation(n.id);
@@ -131,13 +124,6 @@ void Manager::ReadOneNotification() {
       engine_->RememberDigest(n.id, n.digest);
       directory_->AddLocation(n.id);
     }
-  }
-}
-
-void Manager::ReadPendingNotifications() {
-  pollfd readable{notification_fd_, POLLIN, 0};
-  while (notification_fd_ >= 0 && poll(&readable, 1, 0) == 1 && (readable.revents & POLLIN)) {
-    ReadOneNotification();
   }
 }
 
@@ -207,7 +193,7 @@ Status Manager::HandleFrame(FrameConnection* client, fb::MessageType type, const
   // The store announces a seal or delete before it answers the client that
   // made it; read what is already here, so a client that deleted (or put)
   // an object and then fetches it is answered from an up-to-date set.
-  ReadPendingNotifications();
+  store_->DeliverPendingEvents();
   request->results.resize(request->ids.size());
   request->resolved.resize(request->ids.size(), false);
   // One extra count while starting: ids answered at once must not complete

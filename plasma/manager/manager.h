@@ -1,5 +1,6 @@
-// Manager: the per-node daemon that moves objects between nodes. It is a
-// client of its node's store (subscribed to its notifications), keeps the
+// Manager: the per-node daemon that moves objects between nodes. It uses
+// its node's store through a LocalStore (a separate store process, or one
+// hosted in this process) and follows its seal and delete events, keeps the
 // object directory in Redis up to date, serves Fetch requests from local
 // clients on a Unix socket, and runs transfers through a TransferEngine.
 #pragma once
@@ -10,16 +11,16 @@
 #include <unordered_set>
 #include <vector>
 
-#include "plasma/client/client.h"
 #include "plasma/common/event_loop.h"
 #include "plasma/common/frame_connection.h"
+#include "plasma/manager/local_store.h"
 #include "plasma/manager/object_directory.h"
 #include "plasma/manager/transfer_engine.h"
 
 namespace plasma {
 
 struct ManagerOptions {
-  std::string store_socket;
+  std::string store_socket;    // a separate store's socket (the two-process layout)
   std::string manager_socket;  // where local clients send Fetch
   std::string redis_address;   // "host:port" or a Unix socket path
   std::string node_name;       // unique in the cluster
@@ -29,7 +30,8 @@ struct ManagerOptions {
 class Manager {
  public:
   static Result<std::unique_ptr<Manager>> Create(EventLoop* loop, const ManagerOptions& options,
-                                                 transport::Plugin* plugin);
+                                                 transport::Plugin* plugin,
+                                                 std::unique_ptr<LocalStore> store);
   ~Manager();
   // Withdraws this node from Redis (its locations and its record); the loop
   // must run a little longer for the commands to go out.
@@ -39,12 +41,10 @@ class Manager {
   struct FetchRequest;
   struct ObjectFetch;
 
-  Manager(EventLoop* loop, const ManagerOptions& options);
+  Manager(EventLoop* loop, const ManagerOptions& options, std::unique_ptr<LocalStore> store);
   Status Start(transport::Plugin* plugin);
-  // Handles every notification already waiting on the subscription socket
-  // (never blocks when none is: a fetch request may have read them first).
-  void ReadPendingNotifications();
-  void ReadOneNotification();
+  void OnStoreEvents(const std::vector<ObjectNotification>& events);
+  void OnStoreLost(const Status& why);
   void AcceptClients();
   void OnClientEvent(int fd, uint32_t events);
   Status HandleFrame(FrameConnection* client, fb::MessageType type, const uint8_t* payload,
@@ -62,9 +62,8 @@ class Manager {
 
   EventLoop* loop_;
   ManagerOptions options_;
-  std::shared_ptr<Client> store_;
-  int notification_fd_ = -1;
-  // Sealed objects in the local store, as its notifications tell: a fetch of
+  std::unique_ptr<LocalStore> store_;
+  // Sealed objects in the local store, as its events tell: a fetch of
   // one of these is answered without asking the store. The set may lag the
   // store by notifications not read yet; a miss only costs a lookup (the pull
   // then finds the object existing), as a store query could race too.

@@ -39,7 +39,7 @@ struct Puller::PullState {
   HeaderMessage header;
   std::shared_ptr<ControlBuffer> header_buffer;  // held until inline bytes are copied out
   bool owes_finish = false;  // the holder pins the object until our FINISH
-  ObjectBuffer object;       // created locally, unsealed
+  StoredObject object;       // created locally, unsealed
   uint64_t charged_bytes = 0;
   EventLoop::TimerId deadline = 0;
   std::vector<std::string> failures;
@@ -49,7 +49,7 @@ struct Puller::PullState {
   int64_t attempt_started_us = 0, header_us = 0, created_us = 0, data_us = 0;
 };
 
-Puller::Puller(EventLoop* loop, TransportDriver* driver, ControlBufferPool* buffers, Client* store,
+Puller::Puller(EventLoop* loop, TransportDriver* driver, ControlBufferPool* buffers, LocalStore* store,
                const PullerOptions& options, const PullerResources& resources)
     : loop_(loop),
       driver_(driver),
@@ -423,7 +423,7 @@ void Puller::CreateQueuedObjects() {
     PullState* pull = Find(calls[i].transfer, calls[i].attempt);
     if (pull == nullptr) {
       if (created[i].ok()) {
-        created[i] = ObjectBuffer();  // released before the abort, or the store refuses it
+        created[i] = StoredObject();  // released before the abort, or the store refuses it
         store_->Abort(specs[i].id);
       }
       continue;
@@ -450,12 +450,12 @@ void Puller::SealQueuedObjects() {
   for (size_t i = 0; i < calls.size(); ++i) {
     PullState* pull = Find(calls[i].transfer, calls[i].attempt);
     if (pull == nullptr) continue;
-    pull->object = ObjectBuffer();  // the store keeps the sealed object; we drop our reference
+    pull->object = StoredObject();  // the store keeps the sealed object; we drop our reference
     CompletePull(pull, sealed[i]);
   }
 }
 
-void Puller::ReceiveInto(PullState* pull, Result<ObjectBuffer> created) {
+void Puller::ReceiveInto(PullState* pull, Result<StoredObject> created) {
   const HeaderMessage& header = pull->header;
   uint64_t total = header.total_size();
   if (created.ok()) {
@@ -612,7 +612,7 @@ void Puller::ReleaseAttempt(PullState* pull) {
   if (pull->object.valid()) {
     // Never visible: the half-written object goes away. The buffer is
     // released first, or the store refuses the abort.
-    pull->object = ObjectBuffer();
+    pull->object = StoredObject();
     store_->Abort(pull->id);
   }
   inflight_bytes_ -= pull->charged_bytes;

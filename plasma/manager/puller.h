@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "plasma/client/client.h"
+#include "plasma/manager/local_store.h"
 #include "plasma/manager/control_buffers.h"
 #include "plasma/manager/object_directory.h"
 #include "plasma/manager/transfer_protocol.h"
@@ -45,7 +45,7 @@ class Puller {
   using PullCallback = std::function<void(Status)>;
   using NodeFailedCallback = std::function<void(const std::string& node_name)>;
 
-  Puller(EventLoop* loop, TransportDriver* driver, ControlBufferPool* buffers, Client* store,
+  Puller(EventLoop* loop, TransportDriver* driver, ControlBufferPool* buffers, LocalStore* store,
          const PullerOptions& options, const PullerResources& resources);
   ~Puller();
 
@@ -92,7 +92,7 @@ class Puller {
   void AdmitWaitingForWindow();
   void CreateQueuedObjects();
   void SealQueuedObjects();
-  void ReceiveInto(PullState* pull, Result<ObjectBuffer> created);
+  void ReceiveInto(PullState* pull, Result<StoredObject> created);
   void OnRead(uint64_t transfer, uint64_t attempt, const plasma_tp_completion_t& completion);
   Status CheckDigest(PullState* pull);
   Status RequestFailure(PullState* pull, int code, const char* what);
@@ -111,7 +111,7 @@ class Puller {
   const plasma_tp_v1_t* ops_;
   plasma_tp_context_t context_;
   ControlBufferPool* buffers_;
-  Client* store_;
+  LocalStore* store_;
   PullerOptions options_;
   PullerResources resources_;
   NodeFailedCallback on_node_failed_;

@@ -8,7 +8,7 @@ namespace plasma {
 
 Result<std::unique_ptr<TransferEngine>> TransferEngine::Create(EventLoop* loop,
                                                                transport::Plugin* plugin,
-                                                               std::shared_ptr<Client> store,
+                                                               LocalStore* store,
                                                                const Options& options) {
   std::unique_ptr<TransferEngine> engine(new TransferEngine(loop, plugin, store, options));
   PLASMA_RETURN_NOT_OK(engine->Start());
@@ -16,7 +16,7 @@ Result<std::unique_ptr<TransferEngine>> TransferEngine::Create(EventLoop* loop,
 }
 
 TransferEngine::TransferEngine(EventLoop* loop, transport::Plugin* plugin,
-                               std::shared_ptr<Client> store, const Options& options)
+                               LocalStore* store, const Options& options)
     : loop_(loop), plugin_(plugin), store_(std::move(store)), options_(options) {}
 
 TransferEngine::~TransferEngine() {
@@ -75,8 +75,8 @@ Status TransferEngine::Start() {
   PullerResources resources;
   resources.arena_mem = arena_mem_;
   resources.header_capacity = header_capacity;
-  resources.store_capacity = uint64_t(store_->memory_capacity());
-  puller_ = std::make_unique<Puller>(loop_, driver_.get(), buffers_.get(), store_.get(), pull,
+  resources.store_capacity = uint64_t(store_->capacity());
+  puller_ = std::make_unique<Puller>(loop_, driver_.get(), buffers_.get(), store_, pull,
                                      resources);
 
   HolderOptions hold;
@@ -88,7 +88,7 @@ Status TransferEngine::Start() {
   arena.size = region.size;
   arena.mem = arena_mem_;
   arena.rkey.assign(static_cast<const char*>(rkey), rkey_length);
-  holder_ = std::make_unique<Holder>(loop_, driver_.get(), buffers_.get(), store_.get(), hold,
+  holder_ = std::make_unique<Holder>(loop_, driver_.get(), buffers_.get(), store_, hold,
                                      arena);
   return driver_->Start();
 }

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "plasma/client/client.h"
+#include "plasma/manager/local_store.h"
 #include "plasma/common/event_loop.h"
 #include "plasma/manager/control_buffers.h"
 #include "plasma/manager/holder.h"
@@ -38,7 +38,7 @@ class TransferEngine {
 
   // The plugin must outlive the engine.
   static Result<std::unique_ptr<TransferEngine>> Create(EventLoop* loop, transport::Plugin* plugin,
-                                                        std::shared_ptr<Client> store,
+                                                        LocalStore* store,
                                                         const Options& options);
   ~TransferEngine();
 
@@ -58,14 +58,14 @@ class TransferEngine {
   void ForgetDigest(const ObjectId& id) { holder_->ForgetDigest(id); }
 
  private:
-  TransferEngine(EventLoop* loop, transport::Plugin* plugin, std::shared_ptr<Client> store,
+  TransferEngine(EventLoop* loop, transport::Plugin* plugin, LocalStore* store,
                  const Options& options);
   Status Start();
   void AfterPass();
 
   EventLoop* loop_;
   transport::Plugin* plugin_;
-  std::shared_ptr<Client> store_;
+  LocalStore* store_;
   Options options_;
   uint64_t inline_message_limit_ = 0;
   std::string address_;

@@ -119,6 +119,15 @@ void Store::DisconnectClient(StoreClient* client, const std::string& reason) {
     PLASMA_LOG(kWarning) << "disconnecting client " << client->describe() << ": " << reason;
   }
   loop_->Unwatch(fd);
+  DropClientState(client);
+  if (client->notification_fd >= 0) {
+    loop_->Unwatch(client->notification_fd);
+    close(client->notification_fd);
+  }
+  clients_.erase(fd);  // closes the connection
+}
+
+void Store::DropClientState(StoreClient* client) {
   while (!client->gets.empty()) RemoveGetRequest(*client->gets.begin());
   // Objects counted against its quota join the shared pool.
   eviction_.ClientDisconnected(client);
@@ -133,11 +142,6 @@ void Store::DisconnectClient(StoreClient* client, const std::string& reason) {
       AbortObject(client, entry);
     }
   }
-  if (client->notification_fd >= 0) {
-    loop_->Unwatch(client->notification_fd);
-    close(client->notification_fd);
-  }
-  clients_.erase(fd);  // closes the connection
 }
 
 }  // namespace plasma

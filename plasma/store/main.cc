@@ -1,5 +1,4 @@
 // plasma-store-server: a drop-in for Apache Arrow Plasma 11's store binary.
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -94,18 +93,7 @@ int main(int argc, char** argv) {
     return UsageError("-h needs -d naming a hugetlbfs mount");
   }
 
-  // Like Plasma 11: an arena larger than the tmpfs behind it would die of
-  // SIGBUS later, so shrink it to 90% of what is free, and say so.
-  struct statvfs filesystem;
-  if (!options.hugepages && statvfs(options.directory.c_str(), &filesystem) == 0) {
-    int64_t available = int64_t(filesystem.f_bsize) * int64_t(filesystem.f_bavail) / 10 * 9;
-    if (options.capacity > available) {
-      PLASMA_LOG(kWarning) << "capacity " << options.capacity << " bytes exceeds what "
-                           << options.directory << " has free; using " << available
-                           << " bytes. Free space there (or pass -d) for more.";
-      options.capacity = available;
-    }
-  }
+  plasma::FitCapacityToFreeSpace(&options);
 
   auto loop = plasma::EventLoop::Create();
   if (!loop.ok()) {

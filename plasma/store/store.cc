@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,21 @@
 #include "plasma/store/store_records.h"
 
 namespace plasma {
+
+void FitCapacityToFreeSpace(StoreOptions* options) {
+  struct statvfs filesystem;
+  if (options->hugepages || options->directory.empty() ||
+      statvfs(options->directory.c_str(), &filesystem) != 0) {
+    return;
+  }
+  int64_t available = int64_t(filesystem.f_bsize) * int64_t(filesystem.f_bavail) / 10 * 9;
+  if (options->capacity > available) {
+    PLASMA_LOG(kWarning) << "capacity " << options->capacity << " bytes exceeds what "
+                         << options->directory << " has free; using " << available
+                         << " bytes. Free space there (or pass -d) for more.";
+    options->capacity = available;
+  }
+}
 
 Result<std::unique_ptr<Store>> Store::Create(const StoreOptions& options, EventLoop* loop) {
   if (options.capacity <= 0) {
@@ -291,6 +307,7 @@ void Store::Subscribe(StoreClient* client, int notification_fd) {
 }
 
 void Store::PushNotification(const fb::ObjectInfoT& info) {
+  if (event_listener_) event_listener_(info);
   std::vector<StoreClient*> subscribers;
   for (auto& [fd, client] : clients_) {
     if (client->notification_fd >= 0) subscribers.push_back(client.get());

@@ -3,8 +3,12 @@
 // disconnected with a log line naming why); no request can crash the store.
 // Implemented in three files: store.cc (objects), request_handlers.cc (one
 // handler per message), client_connections.cc (the Unix-socket clients).
+// A manager hosted in the same process uses it through InProcessStore
+// (plasma/node/in_process_store.h): a client with no connection, calling
+// the same object life cycle the handlers use.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -28,7 +32,11 @@ struct StoreOptions {
   bool hugepages = false;
 };
 
-// Defined in store.cc: the store's private records.
+// Like Plasma 11: an arena larger than the tmpfs behind it would die of
+// SIGBUS later, so the capacity shrinks to 90% of what is free (logged).
+void FitCapacityToFreeSpace(StoreOptions* options);
+
+// Defined in store_records.h: the store's private records.
 struct ObjectEntry;
 struct StoreClient;
 struct GetRequest;
@@ -44,6 +52,7 @@ class Store {
   int64_t capacity() const { return int64_t(allocator_.capacity()); }
 
  private:
+  friend class InProcessStore;
   using Client = StoreClient;
 
   Store(const StoreOptions& options, EventLoop* loop, std::unique_ptr<SharedMemoryArena> arena);
@@ -77,6 +86,8 @@ class Store {
   Status OnSetOptions(Client* client, const fb::PlasmaSetOptionsRequestT& request);
   Status OnGetDebugString(Client* client);
   void DisconnectClient(Client* client, const std::string& reason);
+  // Aborts what the client was creating and drops its references and Gets.
+  void DropClientState(Client* client);
   void UpdateWriteInterest(Client* client);
 
   // Object life cycle.
@@ -115,6 +126,8 @@ class Store {
   std::unordered_map<ObjectId, std::unique_ptr<ObjectEntry>> objects_;
   std::unordered_map<int, std::unique_ptr<Client>> clients_;
   std::unordered_map<ObjectId, std::vector<GetRequest*>> waiting_gets_;
+  // Told of every seal and deletion as it happens (the in-process manager).
+  std::function<void(const fb::ObjectInfoT&)> event_listener_;
   uint64_t max_payload_;
 };
 

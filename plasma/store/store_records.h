@@ -38,7 +38,7 @@ struct GetRequest {
 };
 
 struct StoreClient {
-  std::unique_ptr<FrameConnection> connection;
+  std::unique_ptr<FrameConnection> connection;  // none for an in-process client
   std::unordered_set<ObjectId> object_ids;  // references held (created ones included)
   std::unordered_set<GetRequest*> gets;
   bool arena_fd_sent = false;
@@ -47,7 +47,7 @@ struct StoreClient {
   std::deque<std::vector<uint8_t>> notifications;
   size_t notification_offset = 0;  // bytes of notifications.front() already sent
   std::string name;
-  const std::string& describe() const { return connection->description(); }
+  const std::string& describe() const { return connection ? connection->description() : name; }
 };
 
 // A client that stops reading its replies is cut off rather than growing the

@@ -100,8 +100,10 @@ class Cluster {
   }
   // Returns once the process is gone (its sockets closed): a manager started
   // next on the same address must not find the old listener still there.
+  // In the one-process layout the node's store dies with it.
   void KillManager(int node) {
     killed_.insert({node, "manager"});
+    if (one_process()) killed_.insert({node, "store"});
     pid_t pid = Pid(node, "manager");
     kill(pid, SIGKILL);
     EXPECT_TRUE(test::WaitFor([&] { return !Alive(pid); }, std::chrono::seconds(10)))
@@ -117,14 +119,15 @@ class Cluster {
 
   // Starts node's manager again (after KillManager), listening on `listen`;
   // true once it has registered with Redis.
-  bool RestartManager(int node, const std::string& listen) {
+  // (One process: an empty store comes back with it; reconnect its clients.)
+  bool RestartManager(int node, const std::string& listen, const std::string& environment = "") {
     killed_.erase({node, "manager"});
+    killed_.erase({node, "store"});
     std::string dir = NodeDir(node);
     int code;
-    RunShell(std::string(PLASMA_MANAGER_PATH) + " --store-socket " + dir + "/store.sock --socket " +
-                 dir + "/manager.sock --redis " + env("REDIS_ADDRESS") + " --node node" +
-                 std::to_string(node) + " --listen " + listen + " >" + dir +
-                 "/manager.log 2>&1 & echo $! >" + dir + "/manager.pid",
+    RunShell(environment + " " + ManagerCommand(node, listen) + " >" + dir +
+                 "/manager.log 2>&1 & echo $! >" + dir + "/manager.pid" +
+                 (one_process() ? " && cp " + dir + "/manager.pid " + dir + "/store.pid" : ""),
              &code);
     return code == 0 &&
            test::WaitFor([&] { return Log(node, "manager").find("registering node") != std::string::npos; },
@@ -143,6 +146,16 @@ class Cluster {
   void FreezeManager(int node) { kill(Pid(node, "manager"), SIGSTOP); }
   void ThawManager(int node) { kill(Pid(node, "manager"), SIGCONT); }
 
+  // How plasma-cluster starts node's manager (hosting its store in the
+  // one-process layout), listening on `listen`.
+  std::string ManagerCommand(int node, const std::string& listen) const {
+    std::string dir = NodeDir(node);
+    return std::string(PLASMA_MANAGER_PATH) + " --store-socket " + dir + "/store.sock" +
+           (one_process() ? " --store-memory " + env("CAPACITY") : "") + " --socket " + dir +
+           "/manager.sock --redis " + env("REDIS_ADDRESS") + " --node node" +
+           std::to_string(node) + " --listen " + listen;
+  }
+  bool one_process() const { return env("LAYOUT") == "one-process"; }
   bool up() const { return exit_code_ == 0; }
   const std::string& output() const { return output_; }
   std::string NodeDir(int node) const { return dir_ + "/node" + std::to_string(node); }

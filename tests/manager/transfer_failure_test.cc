@@ -135,6 +135,7 @@ TEST(TransferFailureTest, PeerRestartedOnANewPortIsFoundThere) {
   ASSERT_TRUE(puller->Fetch({before}, 20000).ok());  // node 2 caches node 1's address
   cluster.KillManager(1);
   ASSERT_TRUE(cluster.RestartManager(1, "127.0.0.1")) << cluster.Log(1, "manager");
+  if (cluster.one_process()) holder = cluster.Connect(1);  // its store restarted too
   ObjectId after = ObjectId::Random();
   Put(*holder, after, data);
   Status fetched = puller->Fetch({after}, 20000);
