@@ -84,6 +84,8 @@ class LocalStore {
 
   // Seal and deletion events, first for every object already sealed. on_lost
   // is called once if the events stop for good (the store went away).
+  // on_events may run inside a store call (in-process: as the seal or
+  // eviction happens), so it must not call back into the store.
   virtual Status Subscribe(EventsCallback on_events, LostCallback on_lost) = 0;
   // Delivers events that happened but were not delivered yet: a client that
   // sealed (or deleted) an object and then asks for it must find it so.

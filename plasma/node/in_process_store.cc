@@ -125,29 +125,28 @@ Result<std::vector<StoredObject>> InProcessStore::Get(const std::vector<ObjectId
   return objects;
 }
 
+namespace {
+ObjectNotification FromObjectInfo(const fb::ObjectInfoT& info, const ObjectId& id) {
+  ObjectNotification event;
+  event.id = id;
+  event.is_deletion = info.is_deletion;
+  event.data_size = info.data_size;
+  event.metadata_size = info.metadata_size;
+  event.digest = info.digest;
+  return event;
+}
+}  // namespace
+
 Status InProcessStore::Subscribe(EventsCallback on_events, LostCallback /*on_lost*/) {
   // The store cannot go away under its own process: on_lost never comes.
   store_->event_listener_ = [on_events](const fb::ObjectInfoT& info) {
-    ObjectNotification event;
     auto id = ObjectId::FromBinary(info.object_id);
-    if (!id.ok()) return;
-    event.id = *id;
-    event.is_deletion = info.is_deletion;
-    event.data_size = info.data_size;
-    event.metadata_size = info.metadata_size;
-    event.digest = info.digest;
-    on_events({event});
+    if (id.ok()) on_events({FromObjectInfo(info, *id)});
   };
   // As a subscriber over the socket does, hear first of every sealed object.
   std::vector<ObjectNotification> present;
   for (const auto& [id, entry] : store_->objects_) {
-    if (!entry->sealed) continue;
-    ObjectNotification event;
-    event.id = id;
-    event.data_size = entry->data_size;
-    event.metadata_size = entry->metadata_size;
-    event.digest = entry->digest;
-    present.push_back(std::move(event));
+    if (entry->sealed) present.push_back(FromObjectInfo(store_->MakeObjectInfo(*entry), id));
   }
   if (!present.empty()) on_events(present);
   return Status::OK();

@@ -448,6 +448,38 @@ TEST(ManagerCommandLine, LoaderFailuresExitWithOneClearLine) {
   EXPECT_NE(listing.find("socket"), std::string::npos) << listing;
 }
 
+// The one-process layout's flags: a bad size, or a store socket that cannot
+// be listened on, is one clear line and exit status 2 or 1.
+TEST(ManagerCommandLine, HostedStoreFailuresExitWithOneClearLine) {
+  const std::string manager = std::string(PLASMA_MANAGER_PATH) +
+                              " --socket /tmp/x --redis 127.0.0.1:1 --node n --store-memory ";
+  for (const char* bad : {"0", "12k", "-5"}) {
+    int code;
+    std::string out = RunShell(manager + bad + " --store-socket /tmp/y", &code);
+    EXPECT_EQ(code, 2) << bad << ": " << out;
+    EXPECT_NE(out.find("--store-memory takes a positive number of bytes"), std::string::npos)
+        << bad << ": " << out;
+  }
+  int code;
+  std::string out = RunShell(manager + "1048576 --store-socket /nonexistent/dir/store.sock", &code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("cannot host the store"), std::string::npos) << out;
+  EXPECT_NE(out.find("/nonexistent/dir/store.sock"), std::string::npos) << out;
+}
+
+TEST(ClusterCommandLine, UnknownLayoutIsRefused) {
+  char pattern[] = "/tmp/plasma-cluster-layout-XXXXXX";
+  std::string dir = mkdtemp(pattern);
+  int code;
+  std::string out = RunShell(std::string(PLASMA_CLUSTER_PATH) + " up --layout three-process --dir " + dir,
+                             &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--layout is two-process or one-process, not 'three-process'"), std::string::npos)
+      << out;
+  EXPECT_FALSE(std::ifstream(dir + "/cluster.env").good()) << "a refused up started something";
+  RunShell("rm -rf " + dir);
+}
+
 // Where there is no RDMA device (these machines), the verbs plugin still
 // loads, reports why it cannot run, and the manager says so in one line.
 TEST(ManagerCommandLine, VerbsWithoutADeviceExitsWithOneClearLine) {
