@@ -15,6 +15,9 @@
 //                     [--layouts two-process,one-process]  (default both: each node a
 //                     store and a manager, or one manager hosting its store; a
 //                     one-process row's transport reads e.g. "socket/one-process")
+//                     [--keep-logs DIR]  (each run's daemon logs, copied to
+//                     DIR/<transport>-<layout>/; with PLASMA_LOG_LEVEL=debug
+//                     they hold every lookup's and every pull's phase times)
 // (--raw-serve / --raw-fetch ADDRESS PORT SIZE COUNT: the raw-TCP baseline's
 // two ends, run by the benchmark itself, in the nodes' namespaces with --netns.)
 #include <hiredis/hiredis.h>
@@ -206,6 +209,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> layouts = {"two-process", "one-process"};
   std::string manager_args;  // passed to every plasma-manager through plasma-cluster
   std::string listen_args;   // the managers' address (plasma-cluster --listen)
+  std::string keep_logs;     // where each run's daemon logs are copied ("" = nowhere)
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--csv" && i + 1 < argc) {
@@ -226,6 +230,8 @@ int main(int argc, char** argv) {
       listen_args = std::string(" --listen ") + argv[++i];
     } else if (arg == "--manager-arg" && i + 1 < argc) {
       manager_args += std::string(" --manager-arg ") + argv[++i];
+    } else if (arg == "--keep-logs" && i + 1 < argc) {
+      keep_logs = argv[++i];
     } else if (arg == "--layouts" && i + 1 < argc) {
       layouts.clear();
       std::istringstream list(argv[++i]);
@@ -238,7 +244,8 @@ int main(int argc, char** argv) {
     } else {
       std::cerr << "usage: remote_fetch [--transports a,b] [--min-size BYTES] [--max-size BYTES] "
                    "[--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf] "
-                   "[--listen HOST] [--manager-arg ARG]... [--layouts two-process,one-process]\n";
+                   "[--listen HOST] [--manager-arg ARG]... [--layouts two-process,one-process] "
+                   "[--keep-logs DIR]\n";
       return 2;
     }
   }
@@ -409,6 +416,12 @@ int main(int argc, char** argv) {
     redisFree(redis);
     puller->reset();
     holder->reset();
+    if (!keep_logs.empty()) {
+      std::string kept = keep_logs + "/" + run.transport + "-" + run.layout;
+      RunCommand("mkdir -p " + kept + " && for n in " + cdir + "/node*; do "
+                 "for f in \"$n\"/*.log; do [ -e \"$f\" ] && cp \"$f\" " + kept +
+                 "/$(basename \"$n\")-$(basename \"$f\"); done; done");
+    }
     RunCommand(cluster + " down --dir " + cdir);
     if (plotted_iperf_gbps == 0) plotted_iperf_gbps = iperf_gbps;
     if (iperf_gbps > 0) {

@@ -54,6 +54,11 @@ Status Client::CreateAndSeal(const ObjectId& id, const std::string& data,
   return impl_->CreateAndSeal(id, data, metadata, evict_if_full);
 }
 
+std::vector<Status> Client::CreateAndSealMany(const std::vector<WholeObject>& objects,
+                                              bool evict_if_full) {
+  return impl_->CreateAndSealMany(objects, evict_if_full);
+}
+
 Status Client::CreateAndSealBatch(const std::vector<ObjectId>& ids,
                                   const std::vector<std::string>& data,
                                   const std::vector<std::string>& metadata, bool evict_if_full) {

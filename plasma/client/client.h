@@ -58,6 +58,16 @@ struct FillSpec {
   int64_t metadata_size = 0;
 };
 
+// One object for CreateAndSealMany: its data then its metadata, contiguous
+// at `bytes` (not copied before the call returns).
+struct WholeObject {
+  ObjectId id;
+  const uint8_t* bytes = nullptr;
+  int64_t data_size = 0;
+  int64_t metadata_size = 0;
+  std::string digest;  // empty: computed here
+};
+
 struct ObjectInfo {
   ObjectId id;
   int64_t data_size = 0;
@@ -134,6 +144,10 @@ class Client {
                             const std::vector<std::string>& data,
                             const std::vector<std::string>& metadata,
                             bool evict_if_full = true);
+  // Many CreateAndSeals pipelined (the store is woken once for all of them):
+  // one status per object, unlike the all-or-nothing batch.
+  std::vector<Status> CreateAndSealMany(const std::vector<WholeObject>& objects,
+                                        bool evict_if_full = true);
 
   // Get waits up to timeout_ms (-1: forever) for each id to be sealed. The
   // result has one entry per id, in order; an entry is !valid() if that

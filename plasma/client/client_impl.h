@@ -55,6 +55,8 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   Status CreateAndSealBatch(const std::vector<ObjectId>& ids,
                             const std::vector<std::string>& data,
                             const std::vector<std::string>& metadata, bool evict_if_full);
+  std::vector<Status> CreateAndSealMany(const std::vector<WholeObject>& objects,
+                                        bool evict_if_full);
   Result<std::vector<ObjectBuffer>> Get(const std::vector<ObjectId>& ids, int64_t timeout_ms);
   Result<bool> Contains(const ObjectId& id);
   Status Delete(const std::vector<ObjectId>& ids, std::vector<Status>* per_object);

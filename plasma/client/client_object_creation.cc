@@ -261,6 +261,46 @@ Status ClientImpl::CreateAndSeal(const ObjectId& id, const std::string& data,
                                         Where());
 }
 
+std::vector<Status> ClientImpl::CreateAndSealMany(const std::vector<WholeObject>& objects,
+                                                  bool evict_if_full) {
+  std::vector<Status> results(objects.size());
+  std::vector<bool> sent(objects.size(), false);
+  std::lock_guard<std::mutex> call(call_mutex_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = 0; i < objects.size(); ++i) {
+      const WholeObject& object = objects[i];
+      if (object.data_size < 0 || object.metadata_size < 0) {
+        results[i] = Status::InvalidArgument("create and seal object " + object.id.Hex() +
+                                             ": negative size");
+        continue;
+      }
+      const char* bytes = reinterpret_cast<const char*>(object.bytes);
+      fb::PlasmaCreateAndSealRequestT request;
+      request.object_id = object.id.Binary();
+      request.evict_if_full = evict_if_full;
+      request.data.assign(bytes, size_t(object.data_size));
+      request.metadata.assign(bytes + object.data_size, size_t(object.metadata_size));
+      request.digest = object.digest.empty() ? DigestOf(request.data, request.metadata)
+                                             : object.digest;
+      results[i] = SendLocked(fb::MessageType::PlasmaCreateAndSealRequest, request);
+      sent[i] = results[i].ok();
+    }
+  }
+  for (size_t i = 0; i < objects.size(); ++i) {
+    if (!sent[i]) continue;
+    fb::PlasmaCreateAndSealReplyT reply;
+    results[i] = Receive(fb::MessageType::PlasmaCreateAndSealReply, &reply);
+    if (results[i].ok()) {
+      results[i] = ErrorToStatus(reply.error, "create and seal object " + objects[i].id.Hex() +
+                                                  " (" + std::to_string(objects[i].data_size) +
+                                                  " + " + std::to_string(objects[i].metadata_size) +
+                                                  " bytes) in the " + Where());
+    }
+  }
+  return results;
+}
+
 Status ClientImpl::CreateAndSealBatch(const std::vector<ObjectId>& ids,
                                       const std::vector<std::string>& data,
                                       const std::vector<std::string>& metadata,

@@ -118,8 +118,11 @@ void EventLoop::RunDueTimers() {
 void EventLoop::Run() {
   running_ = true;
   std::vector<epoll_event> events(256);
+  int64_t last_event_us = 0;
   while (running_) {
     int64_t timeout = MillisecondsToNextTimer();
+    bool polling = busy_poll_us_ > 0 && MonotonicMicroseconds() - last_event_us < busy_poll_us_;
+    if (polling) timeout = 0;
     int n = epoll_wait(epoll_fd_, events.data(), int(events.size()),
                        timeout > INT32_MAX ? INT32_MAX : int(timeout));
     if (n < 0) {
@@ -127,6 +130,7 @@ void EventLoop::Run() {
       PLASMA_LOG(kError) << "epoll_wait failed: " << strerror(errno);
       return;
     }
+    if (n > 0 && busy_poll_us_ > 0) last_event_us = MonotonicMicroseconds();
     for (int i = 0; i < n && running_; ++i) {
       int fd = int(uint32_t(events[i].data.u64));
       uint32_t generation = uint32_t(events[i].data.u64 >> 32);

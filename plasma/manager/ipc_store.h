@@ -25,6 +25,9 @@ class IpcStore : public LocalStore {
                                const std::vector<std::string>& digests) override {
     return client_->SealMany(ids, digests);
   }
+  std::vector<Status> CreateAndSealMany(const std::vector<WholeObject>& objects) override {
+    return client_->CreateAndSealMany(objects);
+  }
   Status Abort(const ObjectId& id) override { return client_->Abort(id); }
   Result<bool> Contains(const ObjectId& id) override { return client_->Contains(id); }
   Result<std::vector<StoredObject>> Get(const std::vector<ObjectId>& ids) override;

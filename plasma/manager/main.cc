@@ -17,6 +17,7 @@ const char kUsage[] =
     "                      [--store-memory BYTES [--store-directory DIR]]\n"
     "                      [--listen HINT] [--inflight-bytes N] [--eager-threshold N]\n"
     "                      [--stall-timeout-ms N] [--max-lent-bytes N] [--verify-digests]\n"
+    "                      [--location-cache ENTRIES] [--busy-poll-us N]\n"
     "       plasma-manager --list-transports\n"
     "\n"
     "Moves objects between nodes: local clients ask it (on --socket) to fetch ids;\n"
@@ -38,6 +39,12 @@ const char kUsage[] =
     "                        may also take its bytes in flight at 10 MB/s\n"
     "  --max-lent-bytes N    bytes one peer may have pinned here for READs (default 2 GiB)\n"
     "  --verify-digests      hash every received object and compare with the holder's digest\n"
+    "  --location-cache N    remember the holders of N objects, kept current by the\n"
+    "                        cluster's location events, so a fetch of a known object\n"
+    "                        skips the Redis lookup (default 65536; 0: always ask Redis)\n"
+    "  --busy-poll-us N      after each event keep polling N µs before sleeping: saves\n"
+    "                        the wake-ups of a fetch (tens of µs each) for a busy core\n"
+    "                        (default 0: sleep at once; docs/manager.md)\n"
     "  --list-transports     list the transport plugins found, with their properties\n"
     "\n"
     "Environment:\n"
@@ -68,6 +75,7 @@ int main(int argc, char** argv) {
   plasma::SetLogProgramName("plasma-manager");
   plasma::ManagerOptions options;
   plasma::StoreOptions hosted_store;  // capacity 0: the store is a separate process
+  uint64_t busy_poll_us = 0;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -117,6 +125,16 @@ int main(int argc, char** argv) {
         return UsageError("--stall-timeout-ms takes a positive number of milliseconds");
       }
       options.transfer.stall_timeout_ms = int64_t(ms);
+    } else if (arg == "--busy-poll-us") {
+      if (!ParseCount(v, &busy_poll_us) || busy_poll_us > 1000000) {
+        return UsageError("--busy-poll-us takes microseconds, 0 to 1000000");
+      }
+    } else if (arg == "--location-cache") {
+      uint64_t entries;
+      if (!ParseCount(v, &entries) || entries > (uint64_t(1) << 32)) {
+        return UsageError("--location-cache takes a number of objects (0 to turn it off)");
+      }
+      options.location_cache_entries = size_t(entries);
     } else if (arg == "--max-lent-bytes") {
       if (!ParseCount(v, &options.transfer.max_lent_bytes_per_peer)) {
         return UsageError("--max-lent-bytes takes a number of bytes");
@@ -145,6 +163,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "plasma-manager: %s\n", loop.status().ToString().c_str());
     return 1;
   }
+  (*loop)->SetBusyPoll(int64_t(busy_poll_us));
   // The one-process layout: the store lives here, on the manager's loop.
   std::unique_ptr<plasma::Store> store;
   std::unique_ptr<plasma::LocalStore> local_store;

@@ -44,6 +44,9 @@ struct Manager::ObjectFetch {
   ObjectDirectory::WatchId watch = 0;
   EventLoop::TimerId retry_timer = 0;
   Status last_error;
+  // Where the running pull's holders came from: a pull from cached holders
+  // that fails is retried with Redis's answer.
+  HolderSource holder_source = HolderSource::kRedis;
   // A failed pull is followed by one fresh lookup: holders may have moved
   // (a restarted manager on a new address) or a new replica appeared.
   bool looked_up_after_failure = false;
@@ -68,6 +71,7 @@ Status Manager::Start(transport::Plugin* plugin) {
   ObjectDirectory::Options directory_options;
   directory_options.redis_address = options_.redis_address;
   directory_options.self = NodeInfo{options_.node_name, plugin->name(), engine_->address()};
+  directory_options.location_cache_entries = options_.location_cache_entries;
   PLASMA_ASSIGN_OR_RETURN(directory_, ObjectDirectory::Create(loop_, directory_options));
   // A peer whose connection failed may have restarted elsewhere: its
   // address is read from Redis again at the next lookup.
@@ -231,9 +235,11 @@ void Manager::LookUp(const ObjectId& id) {
   if (it == fetches_.end()) return;
   int64_t lookup_started_us = MonotonicMicroseconds();
   directory_->LookupHolders(id, [this, id, lookup_started_us](Status status,
-                                                              std::vector<NodeInfo> holders) {
+                                                              std::vector<NodeInfo> holders,
+                                                              HolderSource source) {
     PLASMA_LOG(kDebug) << "looked up " << id.Hex() << ": " << holders.size() << " holder(s) in "
-                       << MonotonicMicroseconds() - lookup_started_us << " µs";
+                       << MonotonicMicroseconds() - lookup_started_us << " µs ("
+                       << (source == HolderSource::kCache ? "location cache" : "Redis") << ")";
     auto found = fetches_.find(id);
     if (found == fetches_.end() || found->second->pulling) return;
     ObjectFetch* fetch = found->second.get();
@@ -244,6 +250,7 @@ void Manager::LookUp(const ObjectId& id) {
         fetch->watch = 0;
       }
       fetch->pulling = true;
+      fetch->holder_source = source;
       engine_->Pull(id, std::move(holders), [this, id](Status pulled) { OnPulled(id, pulled); });
       return;
     }
@@ -282,6 +289,16 @@ void Manager::OnPulled(const ObjectId& id, Status status) {
   auto it = fetches_.find(id);
   if (it == fetches_.end()) return;
   it->second->pulling = false;
+  if (!status.ok() && it->second->holder_source == HolderSource::kCache) {
+    // The cache may be stale (a copy deleted, a node gone while its events
+    // were in flight): ask Redis, whatever the failure was.
+    PLASMA_LOG(kDebug) << "pull of " << id.Hex() << " from cached holders failed ("
+                       << status.ToString() << "); asking Redis";
+    directory_->ForgetCachedHolders(id);
+    it->second->last_error = status;
+    LookUp(id);
+    return;
+  }
   if (status.code() == StatusCode::kUnavailable && !it->second->looked_up_after_failure) {
     it->second->looked_up_after_failure = true;
     it->second->last_error = status;

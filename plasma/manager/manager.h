@@ -24,6 +24,9 @@ struct ManagerOptions {
   std::string manager_socket;  // where local clients send Fetch
   std::string redis_address;   // "host:port" or a Unix socket path
   std::string node_name;       // unique in the cluster
+  // Objects whose holders are remembered between lookups (0: always ask
+  // Redis); see ObjectDirectory.
+  size_t location_cache_entries = 65536;
   TransferEngine::Options transfer;
 };
 

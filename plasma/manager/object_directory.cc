@@ -13,6 +13,7 @@ namespace {
 const char kObjectPrefix[] = "plasma:object:";
 const char kNodePrefix[] = "plasma:node:";
 const char kSealedPrefix[] = "plasma:sealed:";
+const char kLocationsChannel[] = "plasma:locations";
 
 // hiredis asks for read/write interest through these hooks; they map onto
 // the event loop's epoll registration of the context's socket.
@@ -153,6 +154,8 @@ Status ObjectDirectory::Connect() {
         for (const auto& [id, count] : self->watch_counts_) {
           self->SubscriberCommand({"SUBSCRIBE", kSealedPrefix + id.Hex()});
         }
+        // The cache is trusted from the subscription's confirmation on.
+        if (self->cache_.capacity() > 0) self->SubscriberCommand({"SUBSCRIBE", kLocationsChannel});
       }
     });
     redisAsyncSetDisconnectCallback(context, [](const redisAsyncContext* c, int status) {
@@ -194,7 +197,13 @@ void ObjectDirectory::OnDisconnected(redisAsyncContext* context) {
     commands_ = nullptr;
     commands_ready_ = false;
   }
-  if (context == subscriber_) subscriber_ = nullptr;
+  if (context == subscriber_) {
+    subscriber_ = nullptr;
+    // Location events are missed from now on: what the cache knows may go
+    // stale unseen.
+    following_locations_ = false;
+    cache_.Clear();
+  }
   if (shutting_down_) return;
   // Both connections (commands, subscriber) drop in one outage: say it once.
   if (!outage_reported_) {
@@ -255,15 +264,23 @@ void ObjectDirectory::SubscriberCommand(const std::vector<std::string>& args) {
       nullptr, int(argv.size()), argv.data(), lengths.data());
 }
 
+void ObjectDirectory::Publish(const std::string& channel, const std::string& message) {
+  Command(nullptr, {"PUBLISH", channel, message});
+}
+
 void ObjectDirectory::AddLocation(const ObjectId& id) {
   local_objects_.insert(id);
   Command(nullptr, {"SADD", kObjectPrefix + id.Hex(), options_.self.name});
-  Command(nullptr, {"PUBLISH", kSealedPrefix + id.Hex(), options_.self.name});
+  // The location event first: a watcher woken by the sealed message then
+  // finds the holder in its cache (both arrive on one connection, in order).
+  Publish(kLocationsChannel, "+" + id.Hex() + " " + options_.self.name);
+  Publish(kSealedPrefix + id.Hex(), options_.self.name);
 }
 
 void ObjectDirectory::RemoveLocation(const ObjectId& id) {
   local_objects_.erase(id);
   Command(nullptr, {"SREM", kObjectPrefix + id.Hex(), options_.self.name});
+  Publish(kLocationsChannel, "-" + id.Hex() + " " + options_.self.name);
 }
 
 void ObjectDirectory::Unregister() {
@@ -272,30 +289,56 @@ void ObjectDirectory::Unregister() {
   }
   local_objects_.clear();
   Command(nullptr, {"DEL", kNodePrefix + options_.self.name});
+  Publish(kLocationsChannel, "!" + options_.self.name);
 }
 
 void ObjectDirectory::LookupHolders(const ObjectId& id, HoldersCallback callback) {
+  std::vector<std::string> cached = cache_current() ? cache_.Holders(id) : std::vector<std::string>{};
+  if (cached.empty()) {
+    LookupInRedis(id, std::move(callback));
+    return;
+  }
+  ResolveNodes(std::move(cached), HolderSource::kCache,
+               [this, id, callback](Status status, std::vector<NodeInfo> holders, HolderSource) {
+                 if (!holders.empty()) {
+                   callback(status, std::move(holders), HolderSource::kCache);
+                   return;
+                 }
+                 // None of the cached holders has a node record any more.
+                 cache_.Drop(id);
+                 LookupInRedis(id, callback);
+               });
+}
+
+void ObjectDirectory::LookupInRedis(const ObjectId& id, HoldersCallback callback) {
   if (!connected()) {
-    callback(Status::Unavailable("Redis at " + options_.redis_address + " is unreachable"), {});
+    callback(Status::Unavailable("Redis at " + options_.redis_address + " is unreachable"), {},
+             HolderSource::kRedis);
     return;
   }
   Command(
-      [this, callback](redisReply* reply) {
+      [this, id, callback](redisReply* reply) {
         if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
-          callback(Status::Unavailable("Redis lookup failed (" + options_.redis_address + ")"), {});
+          callback(Status::Unavailable("Redis lookup failed (" + options_.redis_address + ")"), {},
+                   HolderSource::kRedis);
           return;
         }
         std::vector<std::string> names;
         for (size_t i = 0; i < reply->elements; ++i) {
           std::string name(reply->element[i]->str, reply->element[i]->len);
-          if (name != options_.self.name) names.push_back(std::move(name));
+          if (name == options_.self.name) continue;
+          // Added, never replaced: an event read before this reply may name
+          // a holder the reply predates. Removals come as events.
+          if (cache_current()) cache_.Add(id, name);
+          names.push_back(std::move(name));
         }
-        ResolveNodes(std::move(names), callback);
+        ResolveNodes(std::move(names), HolderSource::kRedis, callback);
       },
       {"SMEMBERS", kObjectPrefix + id.Hex()});
 }
 
-void ObjectDirectory::ResolveNodes(std::vector<std::string> names, HoldersCallback callback) {
+void ObjectDirectory::ResolveNodes(std::vector<std::string> names, HolderSource source,
+                                   HoldersCallback callback) {
   // Node records rarely change: answer from the cache, ask Redis for the rest.
   auto result = std::make_shared<std::vector<NodeInfo>>();
   auto missing = std::make_shared<std::vector<std::string>>();
@@ -308,13 +351,13 @@ void ObjectDirectory::ResolveNodes(std::vector<std::string> names, HoldersCallba
     }
   }
   if (missing->empty()) {
-    callback(Status::OK(), std::move(*result));
+    callback(Status::OK(), std::move(*result), source);
     return;
   }
   auto pending = std::make_shared<size_t>(missing->size());
   for (const auto& name : *missing) {
     Command(
-        [this, name, result, pending, callback](redisReply* reply) {
+        [this, name, result, pending, source, callback](redisReply* reply) {
           if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY) {
             NodeInfo info;
             info.name = name;
@@ -329,7 +372,7 @@ void ObjectDirectory::ResolveNodes(std::vector<std::string> names, HoldersCallba
               result->push_back(info);
             }
           }
-          if (--*pending == 0) callback(Status::OK(), std::move(*result));
+          if (--*pending == 0) callback(Status::OK(), std::move(*result), source);
         },
         {"HGETALL", kNodePrefix + name});
   }
@@ -353,13 +396,27 @@ void ObjectDirectory::CancelWatch(WatchId watch) {
   }
 }
 
-void ObjectDirectory::ForgetNode(const std::string& name) { node_cache_.erase(name); }
+void ObjectDirectory::ForgetNode(const std::string& name) {
+  node_cache_.erase(name);
+  cache_.RemoveNode(name);
+}
 
 void ObjectDirectory::OnMessage(redisReply* reply) {
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
+  if (reply->element[0]->type != REDIS_REPLY_STRING ||
+      reply->element[1]->type != REDIS_REPLY_STRING) {
+    return;
+  }
   std::string kind(reply->element[0]->str, reply->element[0]->len);
-  if (kind != "message") return;
   std::string channel(reply->element[1]->str, reply->element[1]->len);
+  if (channel == kLocationsChannel) {
+    if (kind == "subscribe") following_locations_ = true;
+    if (kind == "message" && reply->element[2]->type == REDIS_REPLY_STRING) {
+      OnLocationEvent(std::string(reply->element[2]->str, reply->element[2]->len));
+    }
+    return;
+  }
+  if (kind != "message") return;
   if (channel.compare(0, sizeof(kSealedPrefix) - 1, kSealedPrefix) != 0) return;
   auto id = ObjectId::FromHex(channel.substr(sizeof(kSealedPrefix) - 1));
   if (!id.ok()) return;
@@ -373,6 +430,29 @@ void ObjectDirectory::OnMessage(redisReply* reply) {
     WatchCallback callback = std::move(it->second.second);
     CancelWatch(watch);
     callback();
+  }
+}
+
+// "+<id> <node>", "-<id> <node>" or "!<node>"; anything else is ignored
+// (a newer manager's event this one does not know).
+void ObjectDirectory::OnLocationEvent(const std::string& event) {
+  if (!following_locations_ || event.empty()) return;
+  if (event[0] == '!') {
+    std::string node = event.substr(1);
+    if (node == options_.self.name) return;
+    cache_.RemoveNode(node);
+    node_cache_.erase(node);
+    return;
+  }
+  auto space = event.find(' ');
+  if ((event[0] != '+' && event[0] != '-') || space == std::string::npos) return;
+  auto id = ObjectId::FromHex(event.substr(1, space - 1));
+  std::string node = event.substr(space + 1);
+  if (!id.ok() || node.empty() || node == options_.self.name) return;
+  if (event[0] == '+') {
+    cache_.Add(*id, node);
+  } else {
+    cache_.Remove(*id, node);
   }
 }
 

@@ -74,6 +74,7 @@ const char* Puller::PhaseName(Phase phase) {
     case Phase::kAwaitingHeader: return "waiting for the HEADER";
     case Phase::kAwaitingHolder: return "waiting for the busy holder";
     case Phase::kAwaitingBudget: return "waiting for the in-flight budget";
+    case Phase::kStoringWhole: return "storing the object";
     case Phase::kCreating: return "creating the local object";
     case Phase::kReading: return "reading the object";
     case Phase::kSealing: return "sealing";
@@ -319,8 +320,15 @@ void Puller::OnHeader(uint64_t transfer, uint64_t attempt, std::shared_ptr<Contr
     return;
   }
   if (header.mode == Mode::kInline) {
-    pull->phase = Phase::kCreating;
-    to_create_.push_back({pull->transfer, pull->attempt});
+    // The bytes came with the HEADER: the local object is created and
+    // sealed from them in one store call.
+    Status verified = CheckDigest(pull, header.inline_bytes);
+    if (!verified.ok()) {
+      FailAttempt(pull, verified);
+      return;
+    }
+    pull->phase = Phase::kStoringWhole;
+    to_store_whole_.push_back({pull->transfer, pull->attempt});
     driver_->SchedulePass();
     return;
   }
@@ -399,21 +407,56 @@ void Puller::StartData(PullState* pull) {
 // The store calls of a progress pass are made together, pipelined: one
 // wake-up of the store for all the objects created and sealed in the pass.
 bool Puller::RunStoreCalls() {
-  if (to_create_.empty() && to_seal_.empty()) return false;
+  if (to_store_whole_.empty() && to_create_.empty() && to_seal_.empty()) return false;
+  StoreQueuedWholeObjects();
   CreateQueuedObjects();
   SealQueuedObjects();
   return true;
 }
 
-void Puller::CreateQueuedObjects() {
+// Empties `queue`, keeping the calls whose pull is still in `phase`.
+std::vector<Puller::QueuedCall> Puller::TakeQueued(std::vector<QueuedCall>* queue, Phase phase) {
   std::vector<QueuedCall> queued;
-  queued.swap(to_create_);
-  std::vector<QueuedCall> calls;
-  std::vector<FillSpec> specs;
+  queued.swap(*queue);
+  std::vector<QueuedCall> live;
   for (const QueuedCall& q : queued) {
     PullState* pull = Find(q.transfer, q.attempt);
-    if (pull == nullptr || pull->phase != Phase::kCreating) continue;
-    calls.push_back(q);
+    if (pull != nullptr && pull->phase == phase) live.push_back(q);
+  }
+  return live;
+}
+
+void Puller::StoreQueuedWholeObjects() {
+  std::vector<QueuedCall> calls = TakeQueued(&to_store_whole_, Phase::kStoringWhole);
+  std::vector<WholeObject> objects;
+  for (const QueuedCall& q : calls) {
+    PullState* pull = Find(q.transfer, q.attempt);
+    const HeaderMessage& header = pull->header;
+    // The bytes stay in the HEADER's receive buffer until the pull ends.
+    objects.push_back({pull->id, header.inline_bytes, int64_t(header.data_size),
+                       int64_t(header.metadata_size), header.digest});
+  }
+  if (objects.empty()) return;
+  int64_t store_started_us = MonotonicMicroseconds();
+  std::vector<Status> stored = store_->CreateAndSealMany(objects);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    // Handling one may end others (a shared peer dropped): look each up again.
+    PullState* pull = Find(calls[i].transfer, calls[i].attempt);
+    if (pull == nullptr) continue;  // stored or not, nothing of it is held here
+    pull->created_us = pull->data_us = store_started_us;
+    if (stored[i].ok()) {
+      CompletePull(pull, Status::OK());
+    } else {
+      OnLocalStoreRefused(pull, stored[i]);
+    }
+  }
+}
+
+void Puller::CreateQueuedObjects() {
+  std::vector<QueuedCall> calls = TakeQueued(&to_create_, Phase::kCreating);
+  std::vector<FillSpec> specs;
+  for (const QueuedCall& q : calls) {
+    PullState* pull = Find(q.transfer, q.attempt);
     specs.push_back({pull->id, int64_t(pull->header.data_size), int64_t(pull->header.metadata_size)});
   }
   if (specs.empty()) return;
@@ -433,15 +476,11 @@ void Puller::CreateQueuedObjects() {
 }
 
 void Puller::SealQueuedObjects() {
-  std::vector<QueuedCall> queued;
-  queued.swap(to_seal_);
-  std::vector<QueuedCall> calls;
+  std::vector<QueuedCall> calls = TakeQueued(&to_seal_, Phase::kSealing);
   std::vector<ObjectId> ids;
   std::vector<std::string> digests;
-  for (const QueuedCall& q : queued) {
+  for (const QueuedCall& q : calls) {
     PullState* pull = Find(q.transfer, q.attempt);
-    if (pull == nullptr || pull->phase != Phase::kSealing) continue;
-    calls.push_back(q);
     ids.push_back(pull->id);
     digests.push_back(pull->header.digest);
   }
@@ -455,46 +494,34 @@ void Puller::SealQueuedObjects() {
   }
 }
 
+void Puller::OnLocalStoreRefused(PullState* pull, const Status& refused) {
+  if (refused.IsObjectExists()) {
+    // Someone else (another pull, a local put) made it meanwhile.
+    auto contains = store_->Contains(pull->id);
+    CompletePull(pull, contains.ok() && *contains
+                           ? Status::OK()
+                           : Status::ObjectExists("object " + pull->id.Hex() +
+                                                  " is being created locally by another client"));
+    return;
+  }
+  // The local store cannot take it: no other holder would help.
+  CompletePull(pull, Status(refused.code(), "fetch of object " + pull->id.Hex() +
+                                                ": local store: " + refused.message()));
+}
+
 void Puller::ReceiveInto(PullState* pull, Result<StoredObject> created) {
   const HeaderMessage& header = pull->header;
   uint64_t total = header.total_size();
-  if (created.ok()) {
-    pull->object = std::move(created).value();  // from here ReleaseAttempt aborts it
-    pull->created_us = MonotonicMicroseconds();
-  }
   if (!created.ok()) {
-    if (created.status().IsObjectExists()) {
-      // Someone else (another pull, a local put) made it meanwhile.
-      auto contains = store_->Contains(pull->id);
-      CompletePull(pull, contains.ok() && *contains
-                             ? Status::OK()
-                             : Status::ObjectExists("object " + pull->id.Hex() +
-                                                    " is being created locally by another client"));
-      return;
-    }
-    // The local store cannot take it: no other holder would help.
-    CompletePull(pull, Status(created.status().code(), "fetch of object " + pull->id.Hex() +
-                                                           ": local store: " +
-                                                           created.status().message()));
+    OnLocalStoreRefused(pull, created.status());
     return;
   }
+  pull->object = std::move(created).value();  // from here ReleaseAttempt aborts it
+  pull->created_us = MonotonicMicroseconds();
   uint8_t* destination = pull->object.data();
   if (header.metadata_size > 0 && pull->object.metadata() != destination + header.data_size) {
     CompletePull(pull, Status::NotSupported("the local store did not place metadata right after "
                                             "the data; cannot receive in one transfer"));
-    return;
-  }
-  if (header.mode == Mode::kInline) {
-    if (total > 0) std::memcpy(destination, header.inline_bytes, total);
-    ReleaseHeaderBuffer(pull);
-    pull->data_us = MonotonicMicroseconds();
-    Status verified = CheckDigest(pull);
-    if (!verified.ok()) {
-      FailAttempt(pull, verified);
-      return;
-    }
-    pull->phase = Phase::kSealing;
-    to_seal_.push_back({pull->transfer, pull->attempt});
     return;
   }
   if (pull->peer == nullptr) {
@@ -540,7 +567,7 @@ void Puller::OnRead(uint64_t transfer, uint64_t attempt, const plasma_tp_complet
           : (c.length == total ? Status::OK()
                                : Status::ProtocolError("read " + std::to_string(c.length) +
                                                        " bytes, expected " + std::to_string(total)));
-  if (status.ok()) status = CheckDigest(pull);
+  if (status.ok()) status = CheckDigest(pull, pull->object.data());
   SettleWithHolder(pull, status.ok());
   if (!status.ok()) {
     FailAttempt(pull, status);
@@ -559,10 +586,12 @@ Status Puller::RequestFailure(PullState* pull, int code, const char* what) {
   return driver_->plugin()->ToStatus(code, what);
 }
 
-Status Puller::CheckDigest(PullState* pull) {
+// `bytes`: the object's data then its metadata, as received.
+Status Puller::CheckDigest(PullState* pull, const uint8_t* bytes) {
   if (!options_.verify_digests || pull->header.digest.empty()) return Status::OK();
-  std::string digest = ObjectDigest(pull->object.data(), pull->object.data_size(),
-                                    pull->object.metadata(), pull->object.metadata_size());
+  const HeaderMessage& header = pull->header;
+  std::string digest = ObjectDigest(bytes, int64_t(header.data_size), bytes + header.data_size,
+                                    int64_t(header.metadata_size));
   if (digest == pull->header.digest) return Status::OK();
   return Status::ProtocolError("object " + pull->id.Hex() +
                                ": received bytes do not match the holder's digest");
@@ -646,13 +675,14 @@ void Puller::CompletePull(PullState* pull, Status status) {
   if (status.ok()) {
     uint64_t total = pull->header.total_size();
     int64_t now = MonotonicMicroseconds();
+    bool whole = pull->header.mode == Mode::kInline;
     PLASMA_LOG(kDebug) << "pulled " << pull->id.Hex() << " (" << total << " bytes, "
-                       << (pull->header.mode == Mode::kInline ? "inline" : "rendezvous")
-                       << ") in " << MonotonicMilliseconds() - pull->started_ms
-                       << " ms; last attempt µs: header "
-                       << pull->header_us - pull->attempt_started_us << ", create "
-                       << pull->created_us - pull->header_us << ", data "
-                       << pull->data_us - pull->created_us << ", seal " << now - pull->data_us;
+                       << (whole ? "inline" : "rendezvous") << ") in "
+                       << MonotonicMilliseconds() - pull->started_ms
+                       << " ms; last attempt µs: header " << pull->header_us - pull->attempt_started_us
+                       << (whole ? ", queued " : ", create ") << pull->created_us - pull->header_us
+                       << (whole ? "" : ", data " + std::to_string(pull->data_us - pull->created_us))
+                       << (whole ? ", create and seal " : ", seal ") << now - pull->data_us;
   }
   ReleaseAttempt(pull);
   PullCallback done = std::move(pull->done);

@@ -68,9 +68,10 @@ class Puller {
     kAwaitingHeader,    // PULL sent, HEADER receive posted, deadline armed
     kAwaitingHolder,    // the holder said busy; asked again when one of ours ends
     kAwaitingBudget,    // rendezvous HEADER in hand, waiting for in-flight bytes
-    kCreating,          // queued for the local store's Create
+    kStoringWhole,      // inline bytes in hand, queued for the store's CreateAndSeal
+    kCreating,          // rendezvous: queued for the local store's Create
     kReading,           // rendezvous READ posted, deadline armed
-    kSealing,           // bytes in place, queued for Seal
+    kSealing,           // rendezvous bytes in place, queued for Seal
   };
   struct Peer;
   struct PullState;
@@ -90,11 +91,14 @@ class Puller {
   void StartData(PullState* pull);
   void AdmitWaitingForBudget();
   void AdmitWaitingForWindow();
+  std::vector<QueuedCall> TakeQueued(std::vector<QueuedCall>* queue, Phase phase);
+  void StoreQueuedWholeObjects();
   void CreateQueuedObjects();
   void SealQueuedObjects();
+  void OnLocalStoreRefused(PullState* pull, const Status& refused);
   void ReceiveInto(PullState* pull, Result<StoredObject> created);
   void OnRead(uint64_t transfer, uint64_t attempt, const plasma_tp_completion_t& completion);
-  Status CheckDigest(PullState* pull);
+  Status CheckDigest(PullState* pull, const uint8_t* bytes);
   Status RequestFailure(PullState* pull, int code, const char* what);
   void ArmDeadline(PullState* pull, int64_t delay_ms);
   void SettleWithHolder(PullState* pull, bool success);
@@ -124,6 +128,7 @@ class Puller {
   size_t header_buffers_held_ = 0;
   std::deque<uint64_t> waiting_for_window_;
   std::deque<uint64_t> waiting_for_budget_;
+  std::vector<QueuedCall> to_store_whole_;
   std::vector<QueuedCall> to_create_;
   std::vector<QueuedCall> to_seal_;
 };

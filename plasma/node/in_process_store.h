@@ -29,6 +29,7 @@ class InProcessStore : public LocalStore {
   std::vector<Result<StoredObject>> CreateForFillMany(const std::vector<FillSpec>& specs) override;
   std::vector<Status> SealMany(const std::vector<ObjectId>& ids,
                                const std::vector<std::string>& digests) override;
+  std::vector<Status> CreateAndSealMany(const std::vector<WholeObject>& objects) override;
   Status Abort(const ObjectId& id) override;
   Result<bool> Contains(const ObjectId& id) override;
   Result<std::vector<StoredObject>> Get(const std::vector<ObjectId>& ids) override;
@@ -38,6 +39,9 @@ class InProcessStore : public LocalStore {
  private:
   class Reference;
   StoredObject Hold(ObjectEntry* entry);
+  // An unsealed object created as the manager's client; the error names `what`.
+  Result<ObjectEntry*> CreateEntry(const ObjectId& id, int64_t data_size, int64_t metadata_size,
+                                   const char* what);
   void Drop(const ObjectId& id);
 
   Store* store_;

@@ -23,7 +23,7 @@ struct Request;
 struct Config {
   // Messages up to this size travel in one frame and are buffered if no
   // receive is posted; larger ones wait for a matching receive (rendezvous).
-  uint64_t eager_threshold = 64 * 1024;
+  uint64_t eager_threshold = 128 * 1024;
   // Per connection: buffered unexpected eager bytes above this stop reading
   // the socket until receives consume them (TCP then pushes back on the peer).
   uint64_t unexpected_limit = 64ull * 1024 * 1024;

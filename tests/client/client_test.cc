@@ -206,6 +206,47 @@ TEST_F(ClientTest, CreateForFillManyAndSealManyAnswerEachObject) {
   EXPECT_TRUE(client_->CreateAndSeal(ObjectId::Random(), "after").ok());
 }
 
+// What a puller does with an object received whole: create and seal many
+// at once, each answered on its own (an existing id fails alone, unlike
+// the all-or-nothing batch), with the digest given or computed.
+TEST_F(ClientTest, CreateAndSealManyAnswersEachObject) {
+  ObjectId existing = ObjectId::Random();
+  ASSERT_TRUE(client_->CreateAndSeal(existing, "x").ok());
+  std::vector<std::string> bytes;  // data then metadata, as received
+  for (int i = 0; i < 3; ++i) bytes.push_back(PatternString(size_t(700 * (i + 1)), uint64_t(i)) + std::string(size_t(i), 'm'));
+  std::vector<WholeObject> objects;
+  for (int i = 0; i < 3; ++i) {
+    int64_t data_size = int64_t(bytes[size_t(i)].size()) - i;
+    std::string digest = i == 0 ? Xxh64Digest(bytes[0].substr(0, size_t(data_size)), "") : "";
+    objects.push_back({ObjectId::Random(), reinterpret_cast<const uint8_t*>(bytes[size_t(i)].data()),
+                       data_size, i, digest});
+  }
+  objects.push_back({existing, reinterpret_cast<const uint8_t*>("y"), 1, 0, ""});
+  objects.push_back({ObjectId::Random(), nullptr, -1, 0, ""});
+  std::vector<Status> stored = client_->CreateAndSealMany(objects);
+  ASSERT_EQ(stored.size(), objects.size());
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(stored[size_t(i)].ok()) << stored[size_t(i)].ToString();
+  EXPECT_TRUE(stored[3].IsObjectExists()) << stored[3].ToString();
+  EXPECT_EQ(stored[4].code(), StatusCode::kInvalidArgument) << stored[4].ToString();
+
+  auto reader = Connect();
+  for (int i = 0; i < 3; ++i) {
+    auto got = reader->Get({objects[size_t(i)].id}, 0);
+    ASSERT_TRUE(got.ok() && (*got)[0].valid());
+    std::string data = bytes[size_t(i)].substr(0, bytes[size_t(i)].size() - size_t(i));
+    EXPECT_EQ(DataOf((*got)[0]), data);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>((*got)[0].metadata()), size_t(i)),
+              std::string(size_t(i), 'm'));
+    auto hash = reader->Hash(objects[size_t(i)].id);
+    ASSERT_TRUE(hash.ok());
+    EXPECT_EQ(*hash, Xxh64Digest(data, std::string(size_t(i), 'm')));
+  }
+  auto untouched = reader->Get({existing}, 0);
+  ASSERT_TRUE(untouched.ok() && (*untouched)[0].valid());
+  EXPECT_EQ(DataOf((*untouched)[0]), "x");
+  EXPECT_TRUE(client_->CreateAndSeal(ObjectId::Random(), "after").ok());
+}
+
 TEST_F(ClientTest, CreateOfAnExistingObjectFails) {
   ObjectId sealed = ObjectId::Random(), unsealed = ObjectId::Random();
   ASSERT_TRUE(client_->CreateAndSeal(sealed, "x").ok());

@@ -34,7 +34,10 @@ TEST(ClusterTest, ObjectsOfEverySizeMoveBetweenNodes) {
   auto holder = cluster.Connect(1);
   auto puller = cluster.Connect(2);
   ASSERT_TRUE(holder && puller);
-  std::vector<size_t> sizes = {0, 1, 100, 4096, 65536, 1 << 20, 16 << 20, 256 << 20};
+  // Around the socket plugin's 128 KiB eager threshold too: inline just
+  // below it (HEADER included), rendezvous at it.
+  std::vector<size_t> sizes = {0,         1,       100,      4096,      65536, (128 << 10) - 256,
+                               128 << 10, 1 << 20, 16 << 20, 256 << 20};
   std::vector<ObjectId> ids;
   std::vector<std::string> contents;
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -465,6 +468,48 @@ TEST(ManagerCommandLine, HostedStoreFailuresExitWithOneClearLine) {
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("cannot host the store"), std::string::npos) << out;
   EXPECT_NE(out.find("/nonexistent/dir/store.sock"), std::string::npos) << out;
+}
+
+// Managers that busy-poll move objects as sleeping ones do (the option
+// changes how the loop waits, not what it does).
+TEST(ClusterTest, BusyPollingManagersMoveObjects) {
+  Cluster cluster(2, false, int64_t(1) << 30, "",
+                  "--manager-arg --busy-poll-us --manager-arg 500");
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto holder = cluster.Connect(1);
+  auto puller = cluster.Connect(2);
+  std::vector<ObjectId> ids;
+  std::vector<std::string> contents;
+  for (size_t size : {size_t(1000), size_t(100000), size_t(3) << 20}) {
+    ids.push_back(ObjectId::Random());
+    contents.push_back(RandomBytes(size, size));
+    Put(*holder, ids.back(), contents.back());
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_TRUE(puller->Fetch({ids[i]}, 20000).ok());
+    ExpectObject(*puller, ids[i], contents[i]);
+  }
+  EXPECT_EQ(cluster.Log(2, "manager").find("ERROR"), std::string::npos) << cluster.Log(2, "manager");
+}
+
+// Values the manager's tuning flags refuse, each with a line naming the flag.
+TEST(ManagerCommandLine, BadTuningValuesAreRefused) {
+  const std::string manager = std::string(PLASMA_MANAGER_PATH) +
+                              " --store-socket /tmp/y --socket /tmp/x --redis 127.0.0.1:1 --node n ";
+  struct Case {
+    std::string arguments, expect;
+  } cases[] = {
+      {"--busy-poll-us 2000000", "--busy-poll-us takes microseconds"},
+      {"--busy-poll-us -1", "--busy-poll-us takes microseconds"},
+      {"--location-cache lots", "--location-cache takes a number of objects"},
+      {"--location-cache", "missing value: '--location-cache'"},
+  };
+  for (const auto& c : cases) {
+    int code;
+    std::string out = RunShell(manager + c.arguments, &code);
+    EXPECT_EQ(code, 2) << c.arguments << ": " << out;
+    EXPECT_NE(out.find(c.expect), std::string::npos) << c.arguments << ": " << out;
+  }
 }
 
 TEST(ClusterCommandLine, UnknownLayoutIsRefused) {

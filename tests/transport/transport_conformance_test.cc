@@ -136,8 +136,8 @@ TEST_P(SendRecvSizes, ContentsArriveIntact) {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, SendRecvSizes,
                          ::testing::Values(size_t{0}, size_t{1}, size_t{4096},
-                                           size_t{64 * 1024},      // default eager threshold
-                                           size_t{64 * 1024 + 1},  // first rendezvous size
+                                           size_t{128 * 1024},      // socket default eager threshold
+                                           size_t{128 * 1024 + 1},  // its first rendezvous size
                                            size_t{1} << 20, size_t{256} << 20),
                          [](const ::testing::TestParamInfo<size_t>& info) {
                            return std::to_string(info.param) + "B";

@@ -1,0 +1,57 @@
+// LocationCache: which nodes hold an object, as this manager last learned
+// it, so that a fetch of an object already known (expected, or fetched
+// before) goes straight to a holder without a Redis round trip.
+//
+// Bounded: the least recently used entries go first. It is a hint, never
+// the truth: the directory keeps it current from the cluster's location
+// events (plasma:locations), and a fetch that fails from a cached holder
+// drops the entry and asks Redis again (docs/manager.md, "Location cache").
+#pragma once
+
+#include <cstddef>
+#include <list>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "plasma/common/object_id.h"
+
+namespace plasma {
+
+class LocationCache {
+ public:
+  // capacity 0: the cache keeps nothing.
+  explicit LocationCache(size_t capacity) : capacity_(capacity) {}
+
+  // node holds id (an announcement, or a lookup's answer).
+  void Add(const ObjectId& id, const std::string& node);
+  // node no longer holds id.
+  void Remove(const ObjectId& id, const std::string& node);
+  // node left the cluster, or cannot be reached: none of its entries hold.
+  void RemoveNode(const std::string& node);
+  // Forgets everything known about id.
+  void Drop(const ObjectId& id);
+  // Forgets everything (events were missed).
+  void Clear();
+
+  // Known holders of id, most recently announced last; empty if unknown.
+  // Counts as a use of the entry.
+  std::vector<std::string> Holders(const ObjectId& id);
+
+  size_t size() const { return entries_.size(); }
+  size_t capacity() const { return capacity_; }
+
+ private:
+  struct Entry {
+    std::vector<std::string> nodes;
+    std::list<ObjectId>::iterator recency;  // position in recency_
+  };
+  void Touch(Entry& entry);
+  void Erase(std::unordered_map<ObjectId, Entry>::iterator it);
+
+  size_t capacity_;
+  std::unordered_map<ObjectId, Entry> entries_;
+  std::list<ObjectId> recency_;  // most recently used first
+};
+
+}  // namespace plasma
