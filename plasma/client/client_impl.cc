@@ -41,6 +41,19 @@ Status ClientImpl::CheckConnectedLocked() const {
   return Status::OK();
 }
 
+Status ClientImpl::SendEncodedLocked(fb::MessageType type,
+                                     const flatbuffers::FlatBufferBuilder& builder) {
+  PLASMA_RETURN_NOT_OK(CheckConnectedLocked());
+  Status sent = WriteFrame(conn_, type, builder.GetBufferPointer(), builder.GetSize());
+  if (!sent.ok()) {
+    Status why = client_internal::Prefixed(
+        std::string("send ") + MessageTypeName(type) + " to the " + Where(), sent);
+    FailLocked(why);
+    return why;
+  }
+  return Status::OK();
+}
+
 void ClientImpl::FailLocked(const Status& why) {
   if (!broken_.ok()) return;
   broken_ = why;

@@ -113,6 +113,9 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   // Writes one request. Requires mutex_.
   template <typename T>
   Status SendLocked(fb::MessageType type, const T& message);
+  // Writes one request already encoded (e.g. built straight from the
+  // caller's bytes, without an object-API copy). Requires mutex_.
+  Status SendEncodedLocked(fb::MessageType type, const flatbuffers::FlatBufferBuilder& builder);
   // Reads one reply. Requires call_mutex_ (not mutex_).
   template <typename T>
   Status Receive(fb::MessageType type, T* message);
@@ -150,14 +153,9 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
 template <typename T>
 Status ClientImpl::SendLocked(fb::MessageType type, const T& message) {
   PLASMA_RETURN_NOT_OK(CheckConnectedLocked());
-  Status sent = WriteMessage(conn_, type, message);
-  if (!sent.ok()) {
-    Status why = client_internal::Prefixed(
-        std::string("send ") + MessageTypeName(type) + " to the " + Where(), sent);
-    FailLocked(why);
-    return why;
-  }
-  return Status::OK();
+  flatbuffers::FlatBufferBuilder builder;
+  EncodeMessage(message, &builder);
+  return SendEncodedLocked(type, builder);
 }
 
 template <typename T>

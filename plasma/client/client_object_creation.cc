@@ -275,15 +275,20 @@ std::vector<Status> ClientImpl::CreateAndSealMany(const std::vector<WholeObject>
                                              ": negative size");
         continue;
       }
+      // Encoded straight from the caller's bytes: one copy, into the frame.
+      const uint8_t* metadata = object.bytes + object.data_size;
+      std::string digest = object.digest.empty() ? ObjectDigest(object.bytes, object.data_size,
+                                                                metadata, object.metadata_size)
+                                                 : object.digest;
       const char* bytes = reinterpret_cast<const char*>(object.bytes);
-      fb::PlasmaCreateAndSealRequestT request;
-      request.object_id = object.id.Binary();
-      request.evict_if_full = evict_if_full;
-      request.data.assign(bytes, size_t(object.data_size));
-      request.metadata.assign(bytes + object.data_size, size_t(object.metadata_size));
-      request.digest = object.digest.empty() ? DigestOf(request.data, request.metadata)
-                                             : object.digest;
-      results[i] = SendLocked(fb::MessageType::PlasmaCreateAndSealRequest, request);
+      flatbuffers::FlatBufferBuilder builder(size_t(object.data_size + object.metadata_size) + 256);
+      auto id = builder.CreateString(object.id.Binary());
+      auto data = builder.CreateString(bytes, size_t(object.data_size));
+      auto meta = builder.CreateString(bytes + object.data_size, size_t(object.metadata_size));
+      auto digest_offset = builder.CreateString(digest);
+      builder.Finish(
+          fb::CreatePlasmaCreateAndSealRequest(builder, id, evict_if_full, data, meta, digest_offset));
+      results[i] = SendEncodedLocked(fb::MessageType::PlasmaCreateAndSealRequest, builder);
       sent[i] = results[i].ok();
     }
   }

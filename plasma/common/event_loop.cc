@@ -123,6 +123,7 @@ void EventLoop::Run() {
     int64_t timeout = MillisecondsToNextTimer();
     bool polling = busy_poll_us_ > 0 && MonotonicMicroseconds() - last_event_us < busy_poll_us_;
     if (polling) timeout = 0;
+    ++waits_;
     int n = epoll_wait(epoll_fd_, events.data(), int(events.size()),
                        timeout > INT32_MAX ? INT32_MAX : int(timeout));
     if (n < 0) {

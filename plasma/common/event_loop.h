@@ -46,6 +46,9 @@ class EventLoop {
 
   // Runs until Stop() is called (from a callback).
   void Run();
+  // epoll_wait calls so far: a sleeping loop makes one per wake-up, a
+  // busy-polling one many.
+  uint64_t waits() const { return waits_; }
   void Stop() { running_ = false; }
 
  private:
@@ -62,6 +65,7 @@ class EventLoop {
   int signal_fd_ = -1;
   bool running_ = false;
   int64_t busy_poll_us_ = 0;
+  uint64_t waits_ = 0;
   uint32_t next_generation_ = 1;
   std::unordered_map<int, Watched> watched_;
   // Keyed by (deadline, id): ordered by deadline, unique by id.

@@ -1,7 +1,5 @@
 #include "plasma/node/in_process_store.h"
 
-#include <cstring>
-
 #include "plasma/common/digest.h"
 #include "plasma/common/protocol.h"
 #include "plasma/store/store_records.h"
@@ -48,28 +46,21 @@ void InProcessStore::Drop(const ObjectId& id) {
   if (entry != nullptr && entry->sealed) store_->RemoveReference(client_.get(), entry);
 }
 
-Result<ObjectEntry*> InProcessStore::CreateEntry(const ObjectId& id, int64_t data_size,
-                                                 int64_t metadata_size, const char* what) {
-  ObjectEntry* entry = nullptr;
-  fb::PlasmaError error = fb::PlasmaError::OutOfMemory;
-  if (data_size >= 0 && metadata_size >= 0) {
-    error = store_->CreateObject(client_.get(), id, uint64_t(data_size), uint64_t(metadata_size),
-                                 /*evict_if_full=*/true, &entry);
-  }
-  if (entry == nullptr) return ErrorToStatus(error, std::string(what) + " " + id.Hex());
-  return entry;
-}
-
 std::vector<Result<StoredObject>> InProcessStore::CreateForFillMany(
     const std::vector<FillSpec>& specs) {
   std::vector<Result<StoredObject>> created;
   created.reserve(specs.size());
   for (const FillSpec& spec : specs) {
-    auto entry = CreateEntry(spec.id, spec.data_size, spec.metadata_size, "create");
-    if (entry.ok()) {
-      created.emplace_back(Hold(*entry));
+    ObjectEntry* entry = nullptr;
+    fb::PlasmaError error = fb::PlasmaError::OutOfMemory;
+    if (spec.data_size >= 0 && spec.metadata_size >= 0) {
+      error = store_->CreateObject(client_.get(), spec.id, uint64_t(spec.data_size),
+                                   uint64_t(spec.metadata_size), /*evict_if_full=*/true, &entry);
+    }
+    if (entry == nullptr) {
+      created.emplace_back(ErrorToStatus(error, "create " + spec.id.Hex()));
     } else {
-      created.emplace_back(entry.status());
+      created.emplace_back(Hold(entry));
     }
   }
   return created;
@@ -106,23 +97,19 @@ std::vector<Status> InProcessStore::CreateAndSealMany(const std::vector<WholeObj
   std::vector<Status> results;
   results.reserve(objects.size());
   for (const WholeObject& object : objects) {
-    auto created = CreateEntry(object.id, object.data_size, object.metadata_size, "create and seal");
-    if (!created.ok()) {
-      results.push_back(created.status());
+    if (object.data_size < 0 || object.metadata_size < 0) {
+      results.push_back(Status::InvalidArgument("create and seal " + object.id.Hex() +
+                                                ": negative size"));
       continue;
     }
-    ObjectEntry* entry = *created;
-    uint8_t* destination = store_->arena_->base() + entry->offset;
-    uint64_t total = uint64_t(object.data_size + object.metadata_size);
-    if (total > 0) std::memcpy(destination, object.bytes, total);
-    std::string digest =
-        object.digest.empty()
-            ? ObjectDigest(destination, object.data_size, destination + object.data_size,
-                           object.metadata_size)
-            : object.digest;
-    store_->SealObject(client_.get(), entry, digest);
-    store_->RemoveReference(client_.get(), entry);  // nothing of it is held here
-    results.push_back(Status::OK());
+    const uint8_t* metadata = object.bytes + object.data_size;
+    std::string digest = object.digest.empty() ? ObjectDigest(object.bytes, object.data_size,
+                                                              metadata, object.metadata_size)
+                                               : object.digest;
+    fb::PlasmaError error = store_->CreateAndSealObject(
+        client_.get(), object.id, object.bytes, uint64_t(object.data_size), metadata,
+        uint64_t(object.metadata_size), digest, /*evict_if_full=*/true);
+    results.push_back(ErrorToStatus(error, "create and seal " + object.id.Hex()));
   }
   return results;
 }

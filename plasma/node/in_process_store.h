@@ -39,9 +39,6 @@ class InProcessStore : public LocalStore {
  private:
   class Reference;
   StoredObject Hold(ObjectEntry* entry);
-  // An unsealed object created as the manager's client; the error names `what`.
-  Result<ObjectEntry*> CreateEntry(const ObjectId& id, int64_t data_size, int64_t metadata_size,
-                                   const char* what);
   void Drop(const ObjectId& id);
 
   Store* store_;

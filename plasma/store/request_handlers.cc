@@ -120,16 +120,10 @@ Status Store::OnCreate(StoreClient* client, const fb::PlasmaCreateRequestT& requ
 Status Store::OnCreateAndSeal(StoreClient* client, const fb::PlasmaCreateAndSealRequestT& request) {
   PLASMA_ASSIGN_OR_RETURN(ObjectId id, DecodeId(request.object_id, "create-and-seal request"));
   fb::PlasmaCreateAndSealReplyT reply;
-  ObjectEntry* entry = nullptr;
-  reply.error = CreateObject(client, id, request.data.size(), request.metadata.size(),
-                             request.evict_if_full, &entry);
-  if (entry != nullptr) {
-    uint8_t* base = arena_->base() + entry->offset;
-    std::memcpy(base, request.data.data(), request.data.size());
-    std::memcpy(base + request.data.size(), request.metadata.data(), request.metadata.size());
-    SealObject(client, entry, request.digest);
-    RemoveReference(client, entry);
-  }
+  reply.error = CreateAndSealObject(
+      client, id, reinterpret_cast<const uint8_t*>(request.data.data()), request.data.size(),
+      reinterpret_cast<const uint8_t*>(request.metadata.data()), request.metadata.size(),
+      request.digest, request.evict_if_full);
   client->connection->QueueMessage(T::PlasmaCreateAndSealReply, reply);
   return Status::OK();
 }

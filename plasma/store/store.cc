@@ -135,6 +135,21 @@ void Store::SealObject(StoreClient* client, ObjectEntry* entry, const std::strin
   SatisfyWaiters(entry);
 }
 
+fb::PlasmaError Store::CreateAndSealObject(StoreClient* client, const ObjectId& id,
+                                           const uint8_t* data, uint64_t data_size,
+                                           const uint8_t* metadata, uint64_t metadata_size,
+                                           const std::string& digest, bool evict_if_full) {
+  ObjectEntry* entry = nullptr;
+  fb::PlasmaError error = CreateObject(client, id, data_size, metadata_size, evict_if_full, &entry);
+  if (entry == nullptr) return error;
+  uint8_t* base = arena_->base() + entry->offset;
+  if (data_size > 0) std::memcpy(base, data, data_size);
+  if (metadata_size > 0) std::memcpy(base + data_size, metadata, metadata_size);
+  SealObject(client, entry, digest);
+  RemoveReference(client, entry);
+  return error;
+}
+
 void Store::AbortObject(StoreClient* client, ObjectEntry* entry) {
   client->object_ids.erase(entry->id);
   EraseObject(entry, /*notify=*/false);  // never visible, so nobody to tell

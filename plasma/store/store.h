@@ -95,6 +95,12 @@ class Store {
                                uint64_t metadata_size, bool evict_if_full, ObjectEntry** out);
   std::optional<uint64_t> AllocateWithEviction(int64_t size, bool evict_if_full);
   void SealObject(Client* client, ObjectEntry* entry, const std::string& digest);
+  // A CreateAndSeal: the object made from bytes in hand (data, then
+  // metadata, contiguous), sealed, and the creator's reference dropped.
+  fb::PlasmaError CreateAndSealObject(Client* client, const ObjectId& id, const uint8_t* data,
+                                      uint64_t data_size, const uint8_t* metadata,
+                                      uint64_t metadata_size, const std::string& digest,
+                                      bool evict_if_full);
   void AbortObject(Client* client, ObjectEntry* entry);
   fb::PlasmaError DeleteObject(const ObjectId& id);
   int64_t EvictBytes(int64_t num_bytes);

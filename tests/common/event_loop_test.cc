@@ -56,5 +56,37 @@ TEST_P(EventLoopTest, DeliversEventsAndTimersThenStops) {
 
 INSTANTIATE_TEST_SUITE_P(BusyPoll, EventLoopTest, ::testing::Values(0, 200, 50000));
 
+// One fd event, then a timer 20 ms later ends the loop. A sleeping loop
+// waits a handful of times (the event, the timer); one that busy-polls for
+// longer than that keeps calling epoll_wait until the timer fires.
+uint64_t WaitsAroundOneEvent(int64_t busy_poll_us) {
+  auto loop = EventLoop::Create();
+  EXPECT_TRUE(loop.ok());
+  if (!loop.ok()) return 0;
+  (*loop)->SetBusyPoll(busy_poll_us);
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  EXPECT_EQ(write(fds[1], "x", 1), 1);
+  EXPECT_TRUE((*loop)
+                  ->Watch(fds[0], EPOLLIN,
+                          [&](uint32_t) {
+                            char c;
+                            EXPECT_EQ(read(fds[0], &c, 1), 1);
+                            (*loop)->AddTimer(20, [&] { (*loop)->Stop(); });
+                          })
+                  .ok());
+  (*loop)->Run();
+  close(fds[0]);
+  close(fds[1]);
+  return (*loop)->waits();
+}
+
+TEST(EventLoop, BusyPollingKeepsPollingAfterAnEvent) {
+  uint64_t sleeping = WaitsAroundOneEvent(0);
+  uint64_t polling = WaitsAroundOneEvent(1000000);  // past the timer
+  EXPECT_LE(sleeping, 5u);
+  EXPECT_GE(polling, 50u) << "a loop told to busy-poll slept instead";
+}
+
 }  // namespace
 }  // namespace plasma

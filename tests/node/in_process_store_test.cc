@@ -94,18 +94,21 @@ TEST_F(InProcessStoreTest, CreateAndSealManyAnswersEachObject) {
   Subscribe();
   ObjectId existing = PutWhole(10, 'e');
   std::string bytes = "datameta";
+  std::string too_big(2 << 20, 'x');
   ObjectId fresh = ObjectId::Random();
   auto stored = local_->CreateAndSealMany({
       {fresh, reinterpret_cast<const uint8_t*>(bytes.data()), 4, 4, "given-digest"},
       {existing, reinterpret_cast<const uint8_t*>(bytes.data()), 4, 0, ""},
       {ObjectId::Random(), nullptr, -1, 0, ""},
-      {ObjectId::Random(), nullptr, 2 << 20, 0, ""},  // more than the store holds
+      {ObjectId::Random(), reinterpret_cast<const uint8_t*>(too_big.data()),
+       int64_t(too_big.size()), 0, ""},  // more than the store holds
   });
   ASSERT_EQ(stored.size(), 4u);
   EXPECT_TRUE(stored[0].ok()) << stored[0].ToString();
   EXPECT_TRUE(stored[1].IsObjectExists()) << stored[1].ToString();
-  EXPECT_FALSE(stored[2].ok());
+  EXPECT_EQ(stored[2].code(), StatusCode::kInvalidArgument) << stored[2].ToString();
   EXPECT_FALSE(stored[3].ok());
+  EXPECT_NE(stored[3].message().find("create and seal"), std::string::npos) << stored[3].ToString();
   auto got = local_->Get({fresh});
   ASSERT_TRUE((*got)[0].valid());
   EXPECT_EQ(std::string(reinterpret_cast<char*>((*got)[0].data()), 4), "data");
