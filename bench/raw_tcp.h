@@ -11,21 +11,25 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "plasma/common/status.h"
 
 namespace plasma::bench {
 
 struct RawTcpResult {
-  double gigabytes_per_second = 0;  // count * size / total time
+  double gigabytes_per_second = 0;  // timed requests * size / seconds
   double median_microseconds = 0;   // per request
+  double seconds = 0;               // summed over the timed requests
+  std::vector<double> latencies;    // each timed request's, in seconds, in order
 };
 
 // Listens on address:port, serves `count` requests from one client, returns.
 Status RawTcpServe(const std::string& address, int port, uint64_t size, uint64_t count);
 
-// Connects (retrying for a few seconds while the server starts) and fetches
-// `count` objects; the first one warms up and is not timed.
+// Connects (retrying for up to 30 s while the server starts) and fetches
+// `count` objects; the first one warms up and is not timed, so `count - 1`
+// latencies come back.
 Result<RawTcpResult> RawTcpFetch(const std::string& address, int port, uint64_t size,
                                  uint64_t count);
 

@@ -7,6 +7,11 @@
 //       plain TCP request/response moving the same cold bytes (raw_tcp.h).
 // Every fetched object, every Redis value and every raw-TCP object is a
 // distinct one, read once: nobody serves the same hot bytes twice.
+// Per size, the one-at-a-time fetches, Redis GETs and raw-TCP requests are
+// interleaved in up to 4 rounds (a block of each per round, pooled), and raw
+// TCP is measured in every run: this VM's wake-up latency switches between
+// modes every few hundred ms, so ratios are only meaningful between things
+// measured at the same moments.
 //
 // Usage: remote_fetch [--transports socket,ucx] [--min-size BYTES] [--max-size BYTES]
 //                     [--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]
@@ -29,6 +34,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -85,8 +91,9 @@ Placement FindPlacement(bool netns) {
   return placement;
 }
 
-// Runs the raw-TCP baseline for one size: this binary as server next to the
-// holder and as client next to the puller.
+// Runs one block of the raw-TCP baseline: this binary as server next to the
+// holder and as client next to the puller, `count` requests (the first one
+// untimed, so count - 1 latencies come back).
 Result<RawTcpResult> MeasureRawTcp(const Placement& placement, uint64_t size, uint64_t count) {
   const std::string self = FindExecutable("remote_fetch");
   const std::string args = placement.holder_address + " 5400 " + std::to_string(size) + " " +
@@ -106,8 +113,16 @@ Result<RawTcpResult> MeasureRawTcp(const Placement& placement, uint64_t size, ui
   int status = 0;
   waitpid(server, &status, 0);
   if (code != 0) return Status::IOError("raw TCP baseline failed: " + out);
+  // RawTcpMain's line: GB/s, median µs, summed seconds, n, n latencies.
   RawTcpResult result;
-  std::istringstream(out) >> result.gigabytes_per_second >> result.median_microseconds;
+  std::istringstream line(out);
+  size_t n = 0;
+  line >> result.gigabytes_per_second >> result.median_microseconds >> result.seconds >> n;
+  result.latencies.resize(n);
+  for (double& latency : result.latencies) line >> latency;
+  if (!line || n + 1 != count) {
+    return Status::IOError("raw TCP client printed an unexpected line: " + out);
+  }
   return result;
 }
 
@@ -130,7 +145,12 @@ int RawTcpMain(const std::string& mode, int argc, char** argv) {
     std::cerr << "raw TCP client: " << fetched.status().ToString() << "\n";
     return 1;
   }
-  std::cout << fetched->gigabytes_per_second << " " << fetched->median_microseconds << "\n";
+  // One line, parsed by MeasureRawTcp: every latency, so blocks can be pooled.
+  std::cout << std::setprecision(9) << fetched->gigabytes_per_second << " "
+            << fetched->median_microseconds << " " << fetched->seconds << " "
+            << fetched->latencies.size();
+  for (double latency : fetched->latencies) std::cout << " " << latency;
+  std::cout << "\n";
   return 0;
 }
 
@@ -139,46 +159,69 @@ redisReply* Command(redisContext* redis, const char* format, const std::string& 
   return static_cast<redisReply*>(redisCommand(redis, format, key.data(), key.size()));
 }
 
-// Redis side of one size: `keys` distinct keys holding the same bytes. One
-// GET at a time (the first warms up), then every GET but the first pipelined.
-bool MeasureRedis(redisContext* redis, const std::vector<std::string>& keys, const uint8_t* bytes,
-                  uint64_t size, Measurement* single, double* pipelined_seconds) {
-  bool ok = true;
+// Redis side of one size: `keys` distinct keys holding the same bytes, set
+// once (RedisSetAll), then read one GET at a time in blocks (RedisGets) and
+// pipelined (RedisPipelinedGets), then deleted (RedisDelAll).
+bool IsValue(redisReply* reply, uint64_t size) {
+  return reply && reply->type == REDIS_REPLY_STRING && uint64_t(reply->len) == size;
+}
+
+bool RedisSetAll(redisContext* redis, const std::vector<std::string>& keys, const uint8_t* bytes,
+                 uint64_t size) {
   for (const auto& key : keys) {
     redisAppendCommand(redis, "SET %b %b", key.data(), key.size(), bytes, size_t(size));
   }
+  bool ok = true;
   for (size_t i = 0; i < keys.size(); ++i) {
     void* reply = nullptr;
     if (redisGetReply(redis, &reply) != REDIS_OK) return false;
+    if (static_cast<redisReply*>(reply)->type == REDIS_REPLY_ERROR) ok = false;
     freeReplyObject(reply);
   }
-  auto is_value = [size](redisReply* reply) {
-    return reply && reply->type == REDIS_REPLY_STRING && uint64_t(reply->len) == size;
-  };
-  for (size_t i = 0; i < keys.size() && ok; ++i) {
+  return ok;
+}
+
+// GETs keys [begin, end) one at a time; each one's latency goes into `single`
+// (if given: the warm-up GET passes none).
+bool RedisGets(redisContext* redis, const std::vector<std::string>& keys, size_t begin,
+               size_t end, uint64_t size, Measurement* single) {
+  for (size_t i = begin; i < end; ++i) {
     double start = NowSeconds();
     redisReply* reply = Command(redis, "GET %b", keys[i]);
     double elapsed = NowSeconds() - start;
-    ok = is_value(reply);
+    bool ok = IsValue(reply, size);
     if (reply) freeReplyObject(reply);
-    if (i == 0) continue;
-    single->seconds += elapsed;
-    single->latencies.push_back(elapsed);
+    if (!ok) return false;
+    if (single) {
+      single->seconds += elapsed;
+      single->latencies.push_back(elapsed);
+    }
   }
+  return true;
+}
+
+// Every GET of keys [begin, end) written before any reply is read.
+bool RedisPipelinedGets(redisContext* redis, const std::vector<std::string>& keys, size_t begin,
+                        size_t end, uint64_t size, double* seconds) {
+  bool ok = true;
   double start = NowSeconds();
-  for (size_t i = 1; i < keys.size() && ok; ++i) {
+  for (size_t i = begin; i < end; ++i) {
     redisAppendCommand(redis, "GET %b", keys[i].data(), keys[i].size());
   }
-  for (size_t i = 1; i < keys.size() && ok; ++i) {
+  for (size_t i = begin; i < end; ++i) {
     void* reply = nullptr;
-    ok = redisGetReply(redis, &reply) == REDIS_OK && is_value(static_cast<redisReply*>(reply));
-    if (reply) freeReplyObject(reply);
+    if (redisGetReply(redis, &reply) != REDIS_OK) return false;
+    ok = ok && IsValue(static_cast<redisReply*>(reply), size);
+    freeReplyObject(reply);
   }
-  *pipelined_seconds = NowSeconds() - start;
+  *seconds = NowSeconds() - start;
+  return ok;
+}
+
+void RedisDelAll(redisContext* redis, const std::vector<std::string>& keys) {
   for (const auto& key : keys) {
     if (redisReply* reply = Command(redis, "DEL %b", key)) freeReplyObject(reply);
   }
-  return ok;
 }
 
 // iperf3 between the two node addresses (or loopback), 1 MiB writes: the wire's ceiling.
@@ -270,9 +313,8 @@ int main(int argc, char** argv) {
   std::string cluster = FindExecutable("plasma-cluster");
   std::vector<uint8_t> source(max_size);
   for (size_t i = 0; i < source.size(); ++i) source[i] = uint8_t(i * 2654435761u >> 11);
-  std::map<uint64_t, RawTcpResult> raw_tcp;  // by size; the same for every transport
-  double plotted_iperf_gbps = 0;             // the first transport run's, drawn as a line
-  bool any_failed = false;                   // a size or a transport missing from the table
+  double plotted_iperf_gbps = 0;  // the first transport run's, drawn as a line
+  bool any_failed = false;        // a size or a transport missing from the table
 
   for (const Run& run : runs) {
     const std::string& transport = run.label;
@@ -323,9 +365,15 @@ int main(int argc, char** argv) {
       // (the receiving arena's fresh pages fault in once: >1 s for 256 MiB
       // here), so the table shows the steady state of a running store.
       std::vector<ObjectId> ids(count + 1);
-      Measurement fetch;
+      std::vector<std::string> keys;
+      for (size_t i = 0; i < ids.size(); ++i) {
+        keys.push_back("remote_fetch:" + std::to_string(size) + ":" + std::to_string(i));
+      }
+      Measurement fetch, get, raw;
       double batch_seconds = 0;
-      bool failed = false;
+      double pipelined_seconds = 0;
+      bool failed = false;      // a fetch or Redis failed: no row for this size
+      bool raw_failed = false;  // the row shows n/a for raw TCP
       for (auto& id : ids) {
         id = ObjectId::Random();
         auto buffer = (*holder)->Create(id, int64_t(size));
@@ -339,23 +387,59 @@ int main(int argc, char** argv) {
           break;
         }
       }
+      auto redis_failed = [&] {
+        std::cerr << "remote_fetch: Redis failed at size " << size << "\n";
+        failed = true;
+      };
+      // Redis holds the same bytes under keys[i] as the holder under ids[i].
+      if (!failed && !RedisSetAll(redis, keys, source.data(), size)) redis_failed();
       // One fetch at a time; each fetched object is deleted again, so the
       // puller's arena block is reused (warm) as it would be in a long run.
-      for (size_t i = 0; i < ids.size() && !failed; ++i) {
-        const ObjectId& id = ids[i];
+      auto fetch_one = [&](size_t i, Measurement* into) {
         double start = NowSeconds();
-        Status s = (*puller)->Fetch({id}, 120000);
+        Status s = (*puller)->Fetch({ids[i]}, 120000);
         double elapsed = NowSeconds() - start;
         if (!s.ok()) {
           std::cerr << "remote_fetch: " << transport << " size " << size << ": " << s.ToString() << "\n";
-          failed = true;
+          return false;
+        }
+        if (into) {
+          into->seconds += elapsed;
+          into->latencies.push_back(elapsed);
+        }
+        (*puller)->Delete(ids[i]);
+        return true;
+      };
+      // Rounds: objects/keys 1..count in `rounds` contiguous slices; per slice
+      // a block of fetches, then as many Redis GETs, then as many raw-TCP
+      // requests, so all three see the same moments of this VM's bimodal
+      // wake-up latency. Round 0 starts with the untimed fetch and GET of
+      // object/key 0; every raw-TCP block warms up with one untimed request.
+      const size_t rounds = std::min<size_t>(4, count);
+      for (size_t round = 0; round < rounds && !failed; ++round) {
+        size_t begin = 1 + count * round / rounds;
+        size_t end = 1 + count * (round + 1) / rounds;
+        if (round == 0 && !fetch_one(0, nullptr)) failed = true;
+        for (size_t i = begin; i < end && !failed; ++i) {
+          if (!fetch_one(i, &fetch)) failed = true;
+        }
+        if (failed) break;
+        if ((round == 0 && !RedisGets(redis, keys, 0, 1, size, nullptr)) ||
+            !RedisGets(redis, keys, begin, end, size, &get)) {
+          redis_failed();
           break;
         }
-        if (i > 0) {
-          fetch.seconds += elapsed;
-          fetch.latencies.push_back(elapsed);
+        if (raw_failed) continue;
+        auto block = MeasureRawTcp(placement, size, end - begin + 1);
+        if (block.ok()) {
+          raw.seconds += block->seconds;
+          raw.latencies.insert(raw.latencies.end(), block->latencies.begin(),
+                               block->latencies.end());
+        } else {
+          std::cerr << "remote_fetch: " << block.status().ToString() << "\n";
+          raw_failed = true;
+          any_failed = true;
         }
-        (*puller)->Delete(id);
       }
       // All but the first in one Fetch: the manager pulls them concurrently.
       // Twice: the first round faults the puller's arena blocks in.
@@ -371,42 +455,27 @@ int main(int argc, char** argv) {
         for (const auto& id : batch) (*puller)->Delete(id);
       }
       for (const auto& id : ids) (*holder)->Delete(id);
+      // Every GET but the warm-up's pipelined.
+      if (!failed && !RedisPipelinedGets(redis, keys, 1, keys.size(), size, &pipelined_seconds)) {
+        redis_failed();
+      }
+      RedisDelAll(redis, keys);
       if (failed) {
         any_failed = true;
         continue;
-      }
-      std::vector<std::string> keys;
-      for (size_t i = 0; i < ids.size(); ++i) {
-        keys.push_back("remote_fetch:" + std::to_string(size) + ":" + std::to_string(i));
-      }
-      Measurement get;
-      double pipelined_seconds = 0;
-      if (!MeasureRedis(redis, keys, source.data(), size, &get, &pipelined_seconds)) {
-        std::cerr << "remote_fetch: Redis failed at size " << size << "\n";
-        any_failed = true;
-        continue;
-      }
-      if (raw_tcp.count(size) == 0) {
-        auto raw = MeasureRawTcp(placement, size, count + 1);
-        if (raw.ok()) {
-          raw_tcp[size] = *raw;
-        } else {
-          std::cerr << "remote_fetch: " << raw.status().ToString() << "\n";
-          any_failed = true;
-        }
       }
       double fetch_gbps = double(size) * count / fetch.seconds / 1e9;
       double batch_gbps = double(size) * count / batch_seconds / 1e9;
       double redis_gbps = double(size) * count / get.seconds / 1e9;
       double pipelined_gbps = double(size) * count / pipelined_seconds / 1e9;
-      bool have_raw = raw_tcp.count(size) > 0;
-      double raw_gbps = have_raw ? raw_tcp[size].gigabytes_per_second : 0;
+      bool have_raw = !raw_failed && !raw.latencies.empty();
+      double raw_gbps = have_raw ? double(size) * double(raw.latencies.size()) / raw.seconds / 1e9 : 0;
       table.AddRow({std::to_string(size), transport, FormatDouble(fetch_gbps, 3),
                     FormatDouble(Percentile(fetch.latencies, 0.5) * 1e6, 0), FormatDouble(batch_gbps, 3),
                     FormatDouble(redis_gbps, 3), FormatDouble(Percentile(get.latencies, 0.5) * 1e6, 0),
                     FormatDouble(pipelined_gbps, 3),
                     have_raw ? FormatDouble(raw_gbps, 3) : "n/a",
-                    have_raw ? FormatDouble(raw_tcp[size].median_microseconds, 0) : "n/a",
+                    have_raw ? FormatDouble(Percentile(raw.latencies, 0.5) * 1e6, 0) : "n/a",
                     FormatDouble(fetch_gbps / redis_gbps, 2),
                     // Redis at its best for the size: one GET at a time or pipelined.
                     FormatDouble(batch_gbps / std::max(redis_gbps, pipelined_gbps), 2),

@@ -92,8 +92,15 @@ void Holder::OnControlMessage(plasma_tp_conn_t conn, uint64_t serial, const uint
     return;
   }
   ServedConnection* served = Served(conn, serial);
-  if (served->loans.count(finish.transfer) == 0) {
+  auto loan = served->loans.find(finish.transfer);
+  if (loan == served->loans.end()) {
     PLASMA_LOG(kDebug) << "FINISH for transfer " << finish.transfer << ", which is not lent";
+    return;
+  }
+  if (loan->second.unsent_chunks > 0) {
+    // Our own sends still read the object: it is not the puller's to end.
+    Close(conn, Status::ProtocolError("FINISH for transfer " + std::to_string(finish.transfer) +
+                                      " while it is being pushed"));
     return;
   }
   EndLoan(served, finish.transfer);  // releases the object in our store
@@ -124,7 +131,7 @@ void Holder::Serve(plasma_tp_conn_t conn, uint64_t serial, const transfer::PullM
   header.transfer = pull.transfer;
   if (!object.valid()) {
     header.status = store_answered ? HeaderStatus::kNotFound : HeaderStatus::kUnavailable;
-    SendHeader(conn, serial, header, nullptr);
+    Refuse(conn, serial, pull, header);
     return;
   }
   header.data_size = uint64_t(object.data_size());
@@ -138,19 +145,39 @@ void Holder::Serve(plasma_tp_conn_t conn, uint64_t serial, const transfer::PullM
   if (!contiguous || !inside_arena) {
     PLASMA_LOG(kError) << "object " << pull.id.Hex() << " is not one block in the registered arena";
     header.status = HeaderStatus::kUnavailable;
-    SendHeader(conn, serial, header, nullptr);
+    Refuse(conn, serial, pull, header);
+    return;
+  }
+  if (pull.push_size > 0 && pull.push_size != total) {
+    // The puller's sizes are stale (the id was deleted and made again):
+    // it has posted receives for other sizes, so nothing is sent into them.
+    header.status = HeaderStatus::kSizeMismatch;
+    Refuse(conn, serial, pull, header);
     return;
   }
   uint64_t inline_limit = std::min<uint64_t>(options_.inline_message_limit, pull.max_inline_message);
-  if (transfer::EncodedSize(header) + total <= inline_limit) {
+  if (pull.push_size == 0 && transfer::EncodedSize(header) + total <= inline_limit) {
     header.mode = Mode::kInline;
     SendHeader(conn, serial, header, start);  // copies the bytes: the object is released here
     return;
   }
   ServedConnection* served = Served(conn, serial);
+  auto lent = served->loans.find(pull.transfer);
+  if (lent != served->loans.end() && lent->second.unsent_chunks > 0) {
+    Close(conn, Status::ProtocolError("PULL for transfer " + std::to_string(pull.transfer) +
+                                      " while it is being pushed"));
+    return;
+  }
   if (served->lent_bytes > 0 && served->lent_bytes + total > options_.max_lent_bytes_per_peer) {
     header.status = HeaderStatus::kBusy;
+    Refuse(conn, serial, pull, header);
+    return;
+  }
+  if (pull.push_size > 0) {
+    header.mode = Mode::kPushed;
+    Lend(served, conn, pull.transfer, std::move(object));
     SendHeader(conn, serial, header, nullptr);
+    if (Served(conn, serial) != nullptr) Push(conn, serial, pull.transfer, start, total, pull.push_chunk);
     return;
   }
   header.mode = Mode::kRendezvous;
@@ -158,6 +185,71 @@ void Holder::Serve(plasma_tp_conn_t conn, uint64_t serial, const transfer::PullM
   header.rkey = arena_.rkey;
   Lend(served, conn, pull.transfer, std::move(object));
   SendHeader(conn, serial, header, nullptr);
+}
+
+// A refused PULL gets its HEADER; a refused push also gets an empty DATA
+// message for each receive the puller posted, so none is left waiting.
+void Holder::Refuse(plasma_tp_conn_t conn, uint64_t serial, const transfer::PullMessage& pull,
+                    const HeaderMessage& header) {
+  SendHeader(conn, serial, header, nullptr);
+  uint64_t chunks = transfer::PushChunks(pull.push_size, pull.push_chunk);
+  uint64_t tag = MakeTag(MessageKind::kData, pull.transfer);
+  static const uint8_t kNothing = 0;
+  for (uint64_t i = 0; i < chunks && Served(conn, serial) != nullptr; ++i) {
+    driver_->Post(
+        PLASMA_TP_OP_SEND,
+        [this, conn, tag](plasma_tp_request_t* out) {
+          return ops_->send(context_, conn, tag, &kNothing, 0, nullptr, out);
+        },
+        [this, conn, serial](const plasma_tp_completion_t& c) {
+          if (c.status != PLASMA_TP_OK && Served(conn, serial) != nullptr) {
+            Close(conn, driver_->plugin()->ToStatus(c.status, "answer a refused push"));
+          }
+        });
+  }
+}
+
+// The chunks go straight from the lent object, in order, one DATA message
+// each, into the receives the puller posted before its PULL.
+void Holder::Push(plasma_tp_conn_t conn, uint64_t serial, uint64_t transfer, const uint8_t* start,
+                  uint64_t total, uint64_t chunk) {
+  ServedConnection* served = Served(conn, serial);
+  served->loans[transfer].unsent_chunks = transfer::PushChunks(total, chunk);
+  plasma_tp_mem_t arena = arena_.mem;
+  uint64_t tag = MakeTag(MessageKind::kData, transfer);
+  for (uint64_t offset = 0; offset < total; offset += chunk) {
+    const uint8_t* piece = start + offset;
+    size_t length = size_t(std::min(chunk, total - offset));
+    driver_->Post(
+        PLASMA_TP_OP_SEND,
+        [this, conn, tag, piece, length, arena](plasma_tp_request_t* out) {
+          return ops_->send(context_, conn, tag, piece, length, arena, out);
+        },
+        [this, conn, serial, transfer](const plasma_tp_completion_t& c) {
+          OnChunkSent(conn, serial, transfer, c);
+        });
+  }
+}
+
+void Holder::OnChunkSent(plasma_tp_conn_t conn, uint64_t serial, uint64_t transfer,
+                         const plasma_tp_completion_t& completion) {
+  ServedConnection* served = Served(conn, serial);
+  if (served == nullptr) {
+    auto draining = draining_.find({serial, transfer});
+    if (draining != draining_.end() && --draining->second.unsent_chunks == 0) {
+      draining_.erase(draining);  // released: no send reads it any more
+    }
+    return;
+  }
+  auto it = served->loans.find(transfer);
+  bool all_sent = it != served->loans.end() && it->second.unsent_chunks > 0 &&
+                  --it->second.unsent_chunks == 0;
+  if (completion.status != PLASMA_TP_OK) {
+    // The puller waits for chunks that will not come: closing tells it.
+    Close(conn, driver_->plugin()->ToStatus(completion.status, "push a chunk"));
+    return;
+  }
+  if (all_sent) EndLoan(served, transfer);
 }
 
 // Referenced until the puller says FINISH, the lease runs out, or the
@@ -223,7 +315,11 @@ void Holder::Close(plasma_tp_conn_t conn, const Status& why) {
   // After close_conn returns the peer can no longer READ through it
   // (docs/transport-abi.md), so the loans may end.
   ops_->close_conn(context_, conn);
-  for (auto& [transfer, loan] : it->second.loans) loop_->CancelTimer(loan.lease);
+  for (auto& [transfer, loan] : it->second.loans) {
+    loop_->CancelTimer(loan.lease);
+    loan.lease = 0;
+    if (loan.unsent_chunks > 0) draining_[{it->second.serial, transfer}] = std::move(loan);
+  }
   served_.erase(it);
   driver_->SchedulePass();
 }

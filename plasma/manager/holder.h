@@ -2,7 +2,8 @@
 // It accepts connections from other nodes' pullers, keeps control receives
 // posted on each, and answers every PULL: small objects inline (copied into
 // the HEADER message and released at once), large ones by lending them for
-// the puller's READ until its FINISH. What it lends is bounded per peer, and
+// the puller's READ until its FINISH, or by pushing them when the puller
+// asks (lent until the last chunk is sent). What it lends is bounded per peer, and
 // a loan the puller never settles ends with its connection, never with the
 // object pinned forever.
 #pragma once
@@ -56,11 +57,13 @@ class Holder {
   void ForgetDigest(const ObjectId& id) { digests_.erase(id); }
 
  private:
-  // An object lent for a puller's READ.
+  // An object lent for a puller's READ (until its FINISH) or for our own
+  // push (until every chunk's send has completed).
   struct Loan {
     StoredObject object;
     uint64_t bytes = 0;
     EventLoop::TimerId lease = 0;
+    uint64_t unsent_chunks = 0;  // push only
   };
   // A connection a puller opened to us. A closed handle's address may be
   // reused by the next accept, so completions check the serial too.
@@ -84,6 +87,12 @@ class Holder {
   void Lend(ServedConnection* served, plasma_tp_conn_t conn, uint64_t transfer,
             StoredObject object);
   void EndLoan(ServedConnection* served, uint64_t transfer);
+  void Refuse(plasma_tp_conn_t conn, uint64_t serial, const transfer::PullMessage& pull,
+              const transfer::HeaderMessage& header);
+  void Push(plasma_tp_conn_t conn, uint64_t serial, uint64_t transfer, const uint8_t* start,
+            uint64_t total, uint64_t chunk);
+  void OnChunkSent(plasma_tp_conn_t conn, uint64_t serial, uint64_t transfer,
+                   const plasma_tp_completion_t& completion);
   void SendHeader(plasma_tp_conn_t conn, uint64_t serial, const transfer::HeaderMessage& header,
                   const uint8_t* inline_bytes);
   void Close(plasma_tp_conn_t conn, const Status& why);
@@ -97,6 +106,10 @@ class Holder {
   HolderOptions options_;
   HolderArena arena_;
   std::map<plasma_tp_conn_t, ServedConnection> served_;
+  // Pushed objects of closed connections whose chunk sends have not yet
+  // completed: a canceled send may touch its buffer until it is reported.
+  // By (connection serial, transfer).
+  std::map<std::pair<uint64_t, uint64_t>, Loan> draining_;
   uint64_t next_serial_ = 1;
   std::vector<QueuedServe> to_serve_;
   std::unordered_map<ObjectId, std::string> digests_;

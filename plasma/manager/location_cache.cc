@@ -4,16 +4,18 @@
 
 namespace plasma {
 
-void LocationCache::Add(const ObjectId& id, const std::string& node) {
+void LocationCache::Add(const ObjectId& id, const std::string& node,
+                        std::optional<ObjectSizes> sizes) {
   if (capacity_ == 0) return;
   auto it = entries_.find(id);
   if (it == entries_.end()) {
     if (entries_.size() >= capacity_) Erase(entries_.find(recency_.back()));
     recency_.push_front(id);
-    it = entries_.emplace(id, Entry{{}, recency_.begin()}).first;
+    it = entries_.emplace(id, Entry{{}, recency_.begin(), std::nullopt}).first;
   } else {
     Touch(it->second);
   }
+  if (sizes) it->second.sizes = sizes;
   auto& nodes = it->second.nodes;
   nodes.erase(std::remove(nodes.begin(), nodes.end(), node), nodes.end());
   nodes.push_back(node);
@@ -55,6 +57,12 @@ std::vector<std::string> LocationCache::Holders(const ObjectId& id) {
   if (it == entries_.end()) return {};
   Touch(it->second);
   return it->second.nodes;
+}
+
+std::optional<ObjectSizes> LocationCache::Sizes(const ObjectId& id) const {
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.sizes;
 }
 
 void LocationCache::Touch(Entry& entry) {

@@ -17,7 +17,7 @@ const char kUsage[] =
     "                      [--store-memory BYTES [--store-directory DIR]]\n"
     "                      [--listen HINT] [--inflight-bytes N] [--eager-threshold N]\n"
     "                      [--stall-timeout-ms N] [--max-lent-bytes N] [--verify-digests]\n"
-    "                      [--location-cache ENTRIES] [--busy-poll-us N]\n"
+    "                      [--location-cache ENTRIES] [--busy-poll-us N] [--push-limit N]\n"
     "       plasma-manager --list-transports\n"
     "\n"
     "Moves objects between nodes: local clients ask it (on --socket) to fetch ids;\n"
@@ -38,6 +38,10 @@ const char kUsage[] =
     "  --stall-timeout-ms N  give up on a holder silent this long (default 10000); a READ\n"
     "                        may also take its bytes in flight at 10 MB/s\n"
     "  --max-lent-bytes N    bytes one peer may have pinned here for READs (default 2 GiB)\n"
+    "  --push-limit N        with a plugin whose READ is emulated (socket), objects up to\n"
+    "                        N bytes whose sizes were announced are pushed by the holder\n"
+    "                        right after its HEADER: one round trip fewer than a READ\n"
+    "                        (default 4 MiB; 0: never push)\n"
     "  --verify-digests      hash every received object and compare with the holder's digest\n"
     "  --location-cache N    remember the holders of N objects, kept current by the\n"
     "                        cluster's location events, so a fetch of a known object\n"
@@ -61,6 +65,7 @@ int UsageError(const std::string& message) {
 }
 
 bool ParseCount(const char* text, uint64_t* out) {
+  if (*text < '0' || *text > '9') return false;  // strtoull would take "-1" as 2^64 - 1
   char* end;
   errno = 0;
   unsigned long long value = std::strtoull(text, &end, 10);
@@ -114,6 +119,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--inflight-bytes") {
       if (!ParseCount(v, &options.transfer.inflight_byte_budget)) {
         return UsageError("--inflight-bytes takes a number of bytes");
+      }
+    } else if (arg == "--push-limit") {
+      if (!ParseCount(v, &options.transfer.max_push_bytes)) {
+        return UsageError("--push-limit takes a number of bytes");
       }
     } else if (arg == "--eager-threshold") {
       if (!ParseCount(v, &options.transfer.eager_threshold)) {

@@ -89,8 +89,14 @@ Status Manager::Start(transport::Plugin* plugin) {
   PLASMA_LOG(kInfo) << "node " << options_.node_name << ": " << store_->Describe()
                     << ", clients on " << options_.manager_socket << ", Redis "
                     << options_.redis_address << ", transport " << plugin->name()
-                    << " (inline messages up to " << engine_->eager_threshold()
-                    << " bytes); peers reach it at " << PrintableAddress(engine_->address());
+                    << " (inline messages up to " << engine_->eager_threshold() << " bytes"
+                    << (engine_->push_chunk() > 0
+                            ? "; announced objects up to " +
+                                  std::to_string(options_.transfer.max_push_bytes) +
+                                  " bytes pushed in " + std::to_string(engine_->push_chunk()) +
+                                  "-byte chunks"
+                            : std::string())
+                    << "); peers reach it at " << PrintableAddress(engine_->address());
   return Status::OK();
 }
 
@@ -126,7 +132,7 @@ void Manager::OnStoreEvents(const std::vector<ObjectNotification>& events) {
     } else {
       local_objects_.insert(n.id);
       engine_->RememberDigest(n.id, n.digest);
-      directory_->AddLocation(n.id);
+      directory_->AddLocation(n.id, ObjectSizes{uint64_t(n.data_size), uint64_t(n.metadata_size)});
     }
   }
 }
@@ -251,7 +257,9 @@ void Manager::LookUp(const ObjectId& id) {
       }
       fetch->pulling = true;
       fetch->holder_source = source;
-      engine_->Pull(id, std::move(holders), [this, id](Status pulled) { OnPulled(id, pulled); });
+      // Announced sizes let the pull create the object before it asks.
+      engine_->Pull(id, std::move(holders), directory_->KnownSizes(id),
+                    [this, id](Status pulled) { OnPulled(id, pulled); });
       return;
     }
     // The object may have arrived meanwhile (a local put, another pull).

@@ -4,6 +4,8 @@
 #include <hiredis/hiredis.h>
 #include <unistd.h>
 
+#include <sstream>
+
 #include "plasma/common/logging.h"
 
 namespace plasma {
@@ -268,12 +270,14 @@ void ObjectDirectory::Publish(const std::string& channel, const std::string& mes
   Command(nullptr, {"PUBLISH", channel, message});
 }
 
-void ObjectDirectory::AddLocation(const ObjectId& id) {
+void ObjectDirectory::AddLocation(const ObjectId& id, const ObjectSizes& sizes) {
   local_objects_.insert(id);
   Command(nullptr, {"SADD", kObjectPrefix + id.Hex(), options_.self.name});
   // The location event first: a watcher woken by the sealed message then
   // finds the holder in its cache (both arrive on one connection, in order).
-  Publish(kLocationsChannel, "+" + id.Hex() + " " + options_.self.name);
+  Publish(kLocationsChannel, "+" + id.Hex() + " " + options_.self.name + " " +
+                                std::to_string(sizes.data_size) + " " +
+                                std::to_string(sizes.metadata_size));
   Publish(kSealedPrefix + id.Hex(), options_.self.name);
 }
 
@@ -433,8 +437,9 @@ void ObjectDirectory::OnMessage(redisReply* reply) {
   }
 }
 
-// "+<id> <node>", "-<id> <node>" or "!<node>"; anything else is ignored
-// (a newer manager's event this one does not know).
+// "+<id> <node> <data size> <metadata size>", "-<id> <node>" or "!<node>";
+// anything else is ignored (a newer manager's event this one does not
+// know). An add without sizes (or with unreadable ones) still counts.
 void ObjectDirectory::OnLocationEvent(const std::string& event) {
   if (!following_locations_ || event.empty()) return;
   if (event[0] == '!') {
@@ -444,15 +449,21 @@ void ObjectDirectory::OnLocationEvent(const std::string& event) {
     node_cache_.erase(node);
     return;
   }
-  auto space = event.find(' ');
-  if ((event[0] != '+' && event[0] != '-') || space == std::string::npos) return;
-  auto id = ObjectId::FromHex(event.substr(1, space - 1));
-  std::string node = event.substr(space + 1);
+  if (event[0] != '+' && event[0] != '-') return;
+  std::istringstream fields(event.substr(1));
+  std::string hex, node;
+  fields >> hex >> node;
+  auto id = ObjectId::FromHex(hex);
   if (!id.ok() || node.empty() || node == options_.self.name) return;
-  if (event[0] == '+') {
-    cache_.Add(*id, node);
-  } else {
+  if (event[0] == '-') {
     cache_.Remove(*id, node);
+    return;
+  }
+  ObjectSizes sizes;
+  if (fields >> sizes.data_size >> sizes.metadata_size) {
+    cache_.Add(*id, node, sizes);
+  } else {
+    cache_.Add(*id, node);
   }
 }
 

@@ -61,7 +61,8 @@ class ObjectDirectory {
   ~ObjectDirectory();
 
   // Records (and replays after reconnects) that this node holds id.
-  void AddLocation(const ObjectId& id);
+  // A local object sealed: its sizes go out with the announcement.
+  void AddLocation(const ObjectId& id, const ObjectSizes& sizes);
   void RemoveLocation(const ObjectId& id);
   // Removes every location and the node record; for a clean shutdown.
   void Unregister();
@@ -73,6 +74,10 @@ class ObjectDirectory {
   // Drops the cache's entry for id (a transfer from a cached holder failed):
   // the next lookup asks Redis.
   void ForgetCachedHolders(const ObjectId& id) { cache_.Drop(id); }
+  // The sizes a holder announced for id, while the cache follows events.
+  std::optional<ObjectSizes> KnownSizes(const ObjectId& id) const {
+    return cache_current() ? cache_.Sizes(id) : std::nullopt;
+  }
   // Calls back once, the next time some node adds itself as a holder of id.
   // Start the watch before looking up, so no announcement falls in between.
   WatchId Watch(const ObjectId& id, WatchCallback callback);

@@ -20,8 +20,9 @@ struct Puller::Peer {
   int64_t connect_started_ms = 0;
   bool established = false;
   std::map<std::string, plasma_tp_rkey_t> rkeys;  // packed bytes -> unpacked handle
-  // Rendezvous transfers the holder pins for us (HEADER seen, FINISH not
-  // sent), and pulls it told to ask again once one of those ends.
+  // Transfers the holder pins for us (rendezvous: HEADER seen, FINISH not
+  // sent; push: HEADER seen, chunks not all in), and pulls it told to ask
+  // again once one of those ends.
   size_t pinned_transfers = 0;
   std::deque<uint64_t> busy_waiting;
 };
@@ -36,9 +37,20 @@ struct Puller::PullState {
   const NodeInfo* holder = nullptr;  // of the current attempt
   Peer* peer = nullptr;              // null once its connection is dropped
   std::string dropped_because;       // why, for the requests that then complete canceled
+  std::optional<ObjectSizes> announced;  // what the holders announced, if known
   HeaderMessage header;
   std::shared_ptr<ControlBuffer> header_buffer;  // held until inline bytes are copied out
-  bool owes_finish = false;  // the holder pins the object until our FINISH
+  bool holder_pins = false;  // the holder pins the object (rendezvous: until our FINISH)
+  // A push's outstanding parts (phase kAwaitingPush): the HEADER, and
+  // chunk receives still posted into the object. The attempt resolves once
+  // all are in; the object is never given back while a receive may write.
+  struct {
+    bool header_seen = false;
+    uint64_t chunks_left = 0;
+    uint64_t short_chunks = 0;  // empty ones are what a refusing holder sends
+    bool busy = false;
+    Status failure;
+  } push;
   StoredObject object;       // created locally, unsealed
   uint64_t charged_bytes = 0;
   EventLoop::TimerId deadline = 0;
@@ -77,6 +89,8 @@ const char* Puller::PhaseName(Phase phase) {
     case Phase::kStoringWhole: return "storing the object";
     case Phase::kCreating: return "creating the local object";
     case Phase::kReading: return "reading the object";
+    case Phase::kCreatingForPush: return "creating the local object for a push";
+    case Phase::kAwaitingPush: return "waiting for the pushed object";
     case Phase::kSealing: return "sealing";
   }
   return "?";
@@ -143,7 +157,7 @@ void Puller::DropPeer(Peer* peer, const Status& why) {
     if (pull->peer != peer) continue;
     pull->peer = nullptr;
     pull->dropped_because = why.message();
-    pull->owes_finish = false;
+    pull->holder_pins = false;
     if (pull->phase == Phase::kAwaitingHolder || pull->phase == Phase::kAwaitingBudget) {
       stranded.push_back(pull.get());
     }
@@ -185,11 +199,13 @@ void Puller::SendControl(Peer* peer, uint64_t tag, std::vector<uint8_t> bytes) {
 
 // ------------------------------------------------------------ attempts
 
-void Puller::Pull(const ObjectId& id, std::vector<NodeInfo> holders, PullCallback done) {
+void Puller::Pull(const ObjectId& id, std::vector<NodeInfo> holders,
+                  std::optional<ObjectSizes> announced, PullCallback done) {
   auto pull = std::make_unique<PullState>();
   pull->transfer = next_transfer_++ & transfer::kTransferMask;
   pull->id = id;
   pull->holders = std::move(holders);
+  pull->announced = announced;
   pull->done = std::move(done);
   pull->started_ms = MonotonicMilliseconds();
   PullState* raw = pull.get();
@@ -221,20 +237,50 @@ void Puller::TryNextHolder(PullState* pull) {
   CompletePull(pull, Status::Unavailable("fetch of object " + pull->id.Hex() + " failed: " + reasons));
 }
 
-// Posts the HEADER receive, then sends the PULL: the reply always finds
-// its receive waiting.
+// Takes a HEADER receive buffer (the window counts them), then either
+// asks at once or, for a push, creates the local object first.
 void Puller::AskHolder(PullState* pull) {
   auto buffer = buffers_->Acquire(resources_.header_capacity);
   if (!buffer.ok()) {
     CompletePull(pull, buffer.status());
     return;
   }
-  auto held = std::make_shared<ControlBuffer>(std::move(buffer).value());
   ++header_buffers_held_;
-  pull->header_buffer = held;
+  pull->header_buffer = std::make_shared<ControlBuffer>(std::move(buffer).value());
   pull->attempt = next_attempt_++;
-  pull->phase = Phase::kAwaitingHeader;
   pull->attempt_started_us = MonotonicMicroseconds();
+  if (!WantsPush(pull)) {
+    SendPull(pull, 0);
+    return;
+  }
+  pull->header = HeaderMessage();
+  pull->header.data_size = pull->announced->data_size;
+  pull->header.metadata_size = pull->announced->metadata_size;
+  pull->charged_bytes = pull->announced->total();
+  inflight_bytes_ += pull->charged_bytes;
+  PLASMA_LOG(kDebug) << "pull of " << pull->id.Hex() << " starts its data: " << inflight_bytes_
+                     << " bytes in flight (budget " << options_.inflight_byte_budget
+                     << "), to be pushed";
+  pull->phase = Phase::kCreatingForPush;
+  to_create_for_push_.push_back({pull->transfer, pull->attempt});
+  driver_->SchedulePass();
+}
+
+// Pushing pays where the plugin's READ is itself a request and a reply,
+// and only for objects that would not come inline anyway.
+bool Puller::WantsPush(const PullState* pull) const {
+  if (resources_.push_chunk == 0 || !pull->announced) return false;
+  uint64_t total = pull->announced->total();
+  if (total + transfer::kMaxControlMessage <= resources_.header_capacity) return false;
+  if (total > options_.max_push_bytes || total > resources_.store_capacity) return false;
+  return inflight_bytes_ == 0 || inflight_bytes_ + total <= options_.inflight_byte_budget;
+}
+
+// Posts the HEADER receive, then sends the PULL: the reply always finds
+// its receive waiting. push_size > 0: the chunk receives are posted already.
+void Puller::SendPull(PullState* pull, uint64_t push_size) {
+  pull->phase = push_size > 0 ? Phase::kAwaitingPush : Phase::kAwaitingHeader;
+  std::shared_ptr<ControlBuffer> held = pull->header_buffer;
   uint64_t transfer = pull->transfer;
   uint64_t attempt = pull->attempt;
   plasma_tp_conn_t conn = pull->peer->conn;
@@ -247,11 +293,18 @@ void Puller::AskHolder(PullState* pull) {
       [this, transfer, attempt, held](const plasma_tp_completion_t& c) {
         OnHeader(transfer, attempt, held, c);
       });
-  ArmDeadline(pull, options_.stall_timeout_ms);
+  // A push's deadline allows for its bytes, like a READ's.
+  int64_t deadline_ms = options_.stall_timeout_ms;
+  if (push_size > 0) {
+    deadline_ms += int64_t(inflight_bytes_ * 1000 / std::max<uint64_t>(options_.min_transfer_rate, 1));
+  }
+  ArmDeadline(pull, deadline_ms);
   transfer::PullMessage message;
   message.transfer = transfer;
   message.id = pull->id;
   message.max_inline_message = resources_.header_capacity;
+  message.push_size = push_size;
+  message.push_chunk = push_size > 0 ? resources_.push_chunk : 0;
   SendControl(pull->peer, MakeTag(MessageKind::kPull, transfer), transfer::Encode(message));
 }
 
@@ -275,6 +328,10 @@ void Puller::ArmDeadline(PullState* pull, int64_t delay_ms) {
 void Puller::OnHeader(uint64_t transfer, uint64_t attempt, std::shared_ptr<ControlBuffer> buffer,
                       const plasma_tp_completion_t& c) {
   PullState* pull = Find(transfer, attempt);
+  if (pull != nullptr && pull->phase == Phase::kAwaitingPush) {
+    OnPushHeader(pull, *buffer, c);
+    return;
+  }
   if (pull == nullptr || pull->phase != Phase::kAwaitingHeader) return;
   pull->header_us = MonotonicMicroseconds();
   loop_->CancelTimer(pull->deadline);
@@ -304,9 +361,18 @@ void Puller::OnHeader(uint64_t transfer, uint64_t attempt, std::shared_ptr<Contr
     case HeaderStatus::kUnavailable:
       FailAttempt(pull, Status::Unavailable("the holder's store failed"));
       return;
+    case HeaderStatus::kSizeMismatch:  // only ever the answer to a push
+      if (pull->peer != nullptr) DropPeer(pull->peer, Status::ProtocolError("size mismatch unasked"));
+      FailAttempt(pull, Status::ProtocolError("the holder answered a push never asked for"));
+      return;
+  }
+  if (header.mode == Mode::kPushed) {
+    if (pull->peer != nullptr) DropPeer(pull->peer, Status::ProtocolError("pushed an object not asked for"));
+    FailAttempt(pull, Status::ProtocolError("the holder pushed an object not asked for"));
+    return;
   }
   if (header.mode == Mode::kRendezvous) {
-    pull->owes_finish = true;
+    pull->holder_pins = true;
     if (pull->peer != nullptr) ++pull->peer->pinned_transfers;
     ReleaseHeaderBuffer(pull);
   }
@@ -407,7 +473,10 @@ void Puller::StartData(PullState* pull) {
 // The store calls of a progress pass are made together, pipelined: one
 // wake-up of the store for all the objects created and sealed in the pass.
 bool Puller::RunStoreCalls() {
-  if (to_store_whole_.empty() && to_create_.empty() && to_seal_.empty()) return false;
+  if (to_store_whole_.empty() && to_create_.empty() && to_create_for_push_.empty() &&
+      to_seal_.empty()) {
+    return false;
+  }
   StoreQueuedWholeObjects();
   CreateQueuedObjects();
   SealQueuedObjects();
@@ -454,6 +523,8 @@ void Puller::StoreQueuedWholeObjects() {
 
 void Puller::CreateQueuedObjects() {
   std::vector<QueuedCall> calls = TakeQueued(&to_create_, Phase::kCreating);
+  std::vector<QueuedCall> pushes = TakeQueued(&to_create_for_push_, Phase::kCreatingForPush);
+  calls.insert(calls.end(), pushes.begin(), pushes.end());
   std::vector<FillSpec> specs;
   for (const QueuedCall& q : calls) {
     PullState* pull = Find(q.transfer, q.attempt);
@@ -471,7 +542,11 @@ void Puller::CreateQueuedObjects() {
       }
       continue;
     }
-    ReceiveInto(pull, std::move(created[i]));
+    if (pull->phase == Phase::kCreatingForPush) {
+      ReceivePushInto(pull, std::move(created[i]));
+    } else {
+      ReceiveInto(pull, std::move(created[i]));
+    }
   }
 }
 
@@ -509,25 +584,33 @@ void Puller::OnLocalStoreRefused(PullState* pull, const Status& refused) {
                                                 ": local store: " + refused.message()));
 }
 
-void Puller::ReceiveInto(PullState* pull, Result<StoredObject> created) {
-  const HeaderMessage& header = pull->header;
-  uint64_t total = header.total_size();
+// Keeps the created object for the attempt; false if the pull ended or
+// moved on instead.
+bool Puller::TakeCreated(PullState* pull, Result<StoredObject> created) {
   if (!created.ok()) {
     OnLocalStoreRefused(pull, created.status());
-    return;
+    return false;
   }
   pull->object = std::move(created).value();  // from here ReleaseAttempt aborts it
   pull->created_us = MonotonicMicroseconds();
-  uint8_t* destination = pull->object.data();
-  if (header.metadata_size > 0 && pull->object.metadata() != destination + header.data_size) {
+  const HeaderMessage& header = pull->header;
+  if (header.metadata_size > 0 && pull->object.metadata() != pull->object.data() + header.data_size) {
     CompletePull(pull, Status::NotSupported("the local store did not place metadata right after "
                                             "the data; cannot receive in one transfer"));
-    return;
+    return false;
   }
   if (pull->peer == nullptr) {
     FailAttempt(pull, Status::Unavailable("connection closed"));
-    return;
+    return false;
   }
+  return true;
+}
+
+void Puller::ReceiveInto(PullState* pull, Result<StoredObject> created) {
+  if (!TakeCreated(pull, std::move(created))) return;
+  const HeaderMessage& header = pull->header;
+  uint64_t total = header.total_size();
+  uint8_t* destination = pull->object.data();
   auto rkey = RemoteKey(pull->peer, header.rkey);
   if (!rkey.ok()) {
     FailAttempt(pull, rkey.status());
@@ -578,6 +661,123 @@ void Puller::OnRead(uint64_t transfer, uint64_t attempt, const plasma_tp_complet
   to_seal_.push_back({transfer, attempt});
 }
 
+// ------------------------------------------------------------ pushes
+
+// Every chunk's receive is posted, in order, before the PULL goes out: the
+// holder's DATA messages match them in the order sent and land in place.
+void Puller::ReceivePushInto(PullState* pull, Result<StoredObject> created) {
+  if (!TakeCreated(pull, std::move(created))) return;
+  uint64_t total = pull->header.total_size();
+  uint64_t chunk = resources_.push_chunk;
+  pull->push = {};
+  pull->push.chunks_left = transfer::PushChunks(total, chunk);
+  uint64_t transfer = pull->transfer;
+  uint64_t attempt = pull->attempt;
+  plasma_tp_conn_t conn = pull->peer->conn;
+  plasma_tp_mem_t arena = resources_.arena_mem;
+  uint64_t tag = MakeTag(MessageKind::kData, transfer);
+  for (uint64_t offset = 0; offset < total; offset += chunk) {
+    uint8_t* piece = pull->object.data() + offset;
+    uint64_t length = std::min(chunk, total - offset);
+    driver_->Post(
+        PLASMA_TP_OP_RECV,
+        [this, conn, tag, piece, length, arena](plasma_tp_request_t* out) {
+          return ops_->recv(context_, conn, tag, PLASMA_TP_TAG_EXACT, piece, size_t(length), arena,
+                            out);
+        },
+        [this, transfer, attempt, length](const plasma_tp_completion_t& c) {
+          OnPushedChunk(transfer, attempt, length, c);
+        });
+  }
+  SendPull(pull, total);
+}
+
+void Puller::OnPushHeader(PullState* pull, const ControlBuffer& buffer,
+                          const plasma_tp_completion_t& c) {
+  pull->header_us = MonotonicMicroseconds();
+  pull->push.header_seen = true;
+  HeaderMessage header;
+  Status decoded = c.status == PLASMA_TP_OK
+                       ? transfer::Decode(buffer.data(), c.length, &header)
+                       : RequestFailure(pull, c.status, "waiting for the object header");
+  if (decoded.ok() && header.transfer != pull->transfer) {
+    decoded = Status::ProtocolError("header for transfer " + std::to_string(header.transfer) +
+                                    " arrived as transfer " + std::to_string(pull->transfer));
+  }
+  bool nonsense = c.status == PLASMA_TP_OK && !decoded.ok();
+  if (decoded.ok()) {
+    switch (header.status) {
+      case HeaderStatus::kOk:
+        if (header.mode != Mode::kPushed || header.data_size != pull->header.data_size ||
+            header.metadata_size != pull->header.metadata_size) {
+          decoded = Status::ProtocolError("the holder answered a push with another transfer");
+          nonsense = true;
+        }
+        break;
+      case HeaderStatus::kBusy: pull->push.busy = true; break;
+      case HeaderStatus::kNotFound: decoded = Status::ObjectNotFound("the holder no longer has it"); break;
+      case HeaderStatus::kUnavailable: decoded = Status::Unavailable("the holder's store failed"); break;
+      case HeaderStatus::kSizeMismatch:
+        decoded = Status::ObjectNotFound("the holder's copy has other sizes than announced");
+        break;
+    }
+  }
+  if (decoded.ok() && !pull->push.busy) {
+    pull->header = header;  // the digest, for the seal
+    pull->holder_pins = true;
+    if (pull->peer != nullptr) ++pull->peer->pinned_transfers;
+  }
+  if (!decoded.ok() && pull->push.failure.ok()) pull->push.failure = decoded;
+  ReleaseHeaderBuffer(pull);
+  // A holder speaking nonsense is not asked again on this connection; the
+  // close ends our chunk receives.
+  if (nonsense && pull->peer != nullptr) DropPeer(pull->peer, decoded);
+  if (pull->push.chunks_left == 0) ResolvePush(pull);
+}
+
+void Puller::OnPushedChunk(uint64_t transfer, uint64_t attempt, uint64_t expected_length,
+                           const plasma_tp_completion_t& c) {
+  PullState* pull = Find(transfer, attempt);
+  if (pull == nullptr || pull->phase != Phase::kAwaitingPush) return;
+  --pull->push.chunks_left;
+  if (c.status != PLASMA_TP_OK) {
+    if (pull->push.failure.ok()) pull->push.failure = RequestFailure(pull, c.status, "receive a pushed chunk");
+  } else if (c.length != expected_length) {
+    ++pull->push.short_chunks;
+  }
+  if (pull->push.header_seen && pull->push.chunks_left == 0) ResolvePush(pull);
+}
+
+// The HEADER and every chunk are in: nothing writes into the object any more.
+void Puller::ResolvePush(PullState* pull) {
+  loop_->CancelTimer(pull->deadline);
+  pull->deadline = 0;
+  Status status = pull->push.failure;
+  if (status.ok() && pull->push.busy) {
+    // Asked again later, with a fresh object: this one goes now.
+    pull->object = StoredObject();
+    store_->Abort(pull->id);
+    inflight_bytes_ -= pull->charged_bytes;
+    pull->charged_bytes = 0;
+    OnBusy(pull);
+    return;
+  }
+  if (status.ok() && pull->push.short_chunks > 0) {
+    status = Status::ProtocolError(std::to_string(pull->push.short_chunks) +
+                                   " pushed chunks shorter than asked for");
+  }
+  if (status.ok()) status = CheckDigest(pull, pull->object.data());
+  SettleWithHolder(pull, status.ok());
+  if (!status.ok()) {
+    FailAttempt(pull, status);
+    return;
+  }
+  pull->data_us = MonotonicMicroseconds();
+  pull->phase = Phase::kSealing;
+  to_seal_.push_back({pull->transfer, pull->attempt});
+  driver_->SchedulePass();
+}
+
 // A request ended by our closing its connection says why it was closed.
 Status Puller::RequestFailure(PullState* pull, int code, const char* what) {
   if (code == PLASMA_TP_ERR_CANCELED && !pull->dropped_because.empty()) {
@@ -597,11 +797,12 @@ Status Puller::CheckDigest(PullState* pull, const uint8_t* bytes) {
                                ": received bytes do not match the holder's digest");
 }
 
-// Tells the holder it may release the object (rendezvous only), and lets a
-// pull the holder was too busy for ask again.
+// Tells the holder it may release the object (rendezvous only: a pushed
+// one it releases itself), and lets a pull the holder was too busy for ask
+// again.
 void Puller::SettleWithHolder(PullState* pull, bool success) {
-  if (!pull->owes_finish) return;
-  pull->owes_finish = false;
+  if (!pull->holder_pins) return;
+  pull->holder_pins = false;
   Peer* peer = pull->peer;
   if (peer == nullptr) return;
   --peer->pinned_transfers;
@@ -612,8 +813,10 @@ void Puller::SettleWithHolder(PullState* pull, bool success) {
     if (it != pulls_.end() && it->second->phase == Phase::kAwaitingHolder) ask_again = it->first;
   }
   // (Sending may drop the peer: nothing of it is touched afterwards.)
-  SendControl(peer, MakeTag(MessageKind::kFinish, pull->transfer),
-              transfer::Encode(transfer::FinishMessage{pull->transfer, success}));
+  if (pull->header.mode == Mode::kRendezvous) {
+    SendControl(peer, MakeTag(MessageKind::kFinish, pull->transfer),
+                transfer::Encode(transfer::FinishMessage{pull->transfer, success}));
+  }
   if (ask_again == 0) return;
   auto it = pulls_.find(ask_again);
   if (it == pulls_.end() || it->second->phase != Phase::kAwaitingHolder) return;
@@ -671,19 +874,39 @@ void Puller::FailAttempt(PullState* pull, const Status& why) {
   AdmitWaitingForWindow();
 }
 
-void Puller::CompletePull(PullState* pull, Status status) {
-  if (status.ok()) {
-    uint64_t total = pull->header.total_size();
-    int64_t now = MonotonicMicroseconds();
-    bool whole = pull->header.mode == Mode::kInline;
-    PLASMA_LOG(kDebug) << "pulled " << pull->id.Hex() << " (" << total << " bytes, "
-                       << (whole ? "inline" : "rendezvous") << ") in "
-                       << MonotonicMilliseconds() - pull->started_ms
-                       << " ms; last attempt µs: header " << pull->header_us - pull->attempt_started_us
-                       << (whole ? ", queued " : ", create ") << pull->created_us - pull->header_us
-                       << (whole ? "" : ", data " + std::to_string(pull->data_us - pull->created_us))
-                       << (whole ? ", create and seal " : ", seal ") << now - pull->data_us;
+// Each phase of the last attempt, in the order it ran.
+void Puller::LogPulled(const PullState* pull) const {
+  int64_t now = MonotonicMicroseconds();
+  int64_t started = pull->attempt_started_us;
+  std::string phases;
+  switch (pull->header.mode) {
+    case Mode::kInline:
+      phases = "header " + std::to_string(pull->header_us - started) + ", queued " +
+               std::to_string(pull->created_us - pull->header_us) + ", create and seal " +
+               std::to_string(now - pull->data_us);
+      break;
+    case Mode::kRendezvous:
+      phases = "header " + std::to_string(pull->header_us - started) + ", create " +
+               std::to_string(pull->created_us - pull->header_us) + ", data " +
+               std::to_string(pull->data_us - pull->created_us) + ", seal " +
+               std::to_string(now - pull->data_us);
+      break;
+    case Mode::kPushed:  // the HEADER and the chunks complete in either order
+      phases = "create " + std::to_string(pull->created_us - started) + ", header and data " +
+               std::to_string(pull->data_us - pull->created_us) + ", seal " +
+               std::to_string(now - pull->data_us);
+      break;
   }
+  const char* mode = pull->header.mode == Mode::kInline       ? "inline"
+                     : pull->header.mode == Mode::kRendezvous ? "rendezvous"
+                                                              : "pushed";
+  PLASMA_LOG(kDebug) << "pulled " << pull->id.Hex() << " (" << pull->header.total_size()
+                     << " bytes, " << mode << ") in " << MonotonicMilliseconds() - pull->started_ms
+                     << " ms; last attempt µs: " << phases;
+}
+
+void Puller::CompletePull(PullState* pull, Status status) {
+  if (status.ok()) LogPulled(pull);
   ReleaseAttempt(pull);
   PullCallback done = std::move(pull->done);
   pulls_.erase(pull->transfer);

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -31,6 +32,9 @@ struct PullerOptions {
   int64_t stall_timeout_ms = 10000;
   uint64_t min_transfer_rate = 10ull << 20;  // bytes per second
   bool verify_digests = false;               // hash received bytes, compare with the holder's
+  // Objects up to this size whose sizes were announced are pushed (with a
+  // plugin that has no native READ, see PullerResources::push_chunk).
+  uint64_t max_push_bytes = 4ull << 20;
 };
 
 // Where the received bytes go, fixed at start-up.
@@ -38,6 +42,10 @@ struct PullerResources {
   plasma_tp_mem_t arena_mem = nullptr;  // the local arena's registration
   size_t header_capacity = 0;           // HEADER receive size (inline objects included)
   uint64_t store_capacity = 0;          // objects larger than this are refused
+  // Chunk size of a push: the plugin's eager threshold, so that every chunk
+  // lands straight in a posted receive. 0: never push (a native READ costs
+  // no extra round trip of the holder's, so rendezvous is kept).
+  uint64_t push_chunk = 0;
 };
 
 class Puller {
@@ -51,8 +59,10 @@ class Puller {
 
   // Pulls id into the local store from the first holder that delivers;
   // calls back once with OK (sealed locally) or an error naming the id and
-  // every holder's failure.
-  void Pull(const ObjectId& id, std::vector<NodeInfo> holders, PullCallback done);
+  // every holder's failure. `announced`: the sizes holders announced, if
+  // known (then the object may be pushed).
+  void Pull(const ObjectId& id, std::vector<NodeInfo> holders,
+            std::optional<ObjectSizes> announced, PullCallback done);
   // Told when a peer's connection fails, so its cached address is re-read.
   void OnNodeFailed(NodeFailedCallback callback) { on_node_failed_ = std::move(callback); }
 
@@ -71,7 +81,10 @@ class Puller {
     kStoringWhole,      // inline bytes in hand, queued for the store's CreateAndSeal
     kCreating,          // rendezvous: queued for the local store's Create
     kReading,           // rendezvous READ posted, deadline armed
-    kSealing,           // rendezvous bytes in place, queued for Seal
+    kCreatingForPush,   // push: queued for Create, before the PULL is sent
+    kAwaitingPush,      // push: chunk receives and HEADER receive posted, PULL sent,
+                        // deadline armed; waits for the HEADER and every chunk
+    kSealing,           // bytes in place (read or pushed), queued for Seal
   };
   struct Peer;
   struct PullState;
@@ -85,6 +98,8 @@ class Puller {
   void DropPeer(Peer* peer, const Status& why);
   void TryNextHolder(PullState* pull);
   void AskHolder(PullState* pull);
+  bool WantsPush(const PullState* pull) const;
+  void SendPull(PullState* pull, uint64_t push_size);
   void OnHeader(uint64_t transfer, uint64_t attempt, std::shared_ptr<ControlBuffer> buffer,
                 const plasma_tp_completion_t& completion);
   void OnBusy(PullState* pull);
@@ -97,6 +112,13 @@ class Puller {
   void SealQueuedObjects();
   void OnLocalStoreRefused(PullState* pull, const Status& refused);
   void ReceiveInto(PullState* pull, Result<StoredObject> created);
+  bool TakeCreated(PullState* pull, Result<StoredObject> created);
+  void ReceivePushInto(PullState* pull, Result<StoredObject> created);
+  void OnPushHeader(PullState* pull, const ControlBuffer& buffer,
+                    const plasma_tp_completion_t& completion);
+  void OnPushedChunk(uint64_t transfer, uint64_t attempt, uint64_t expected_length,
+                     const plasma_tp_completion_t& completion);
+  void ResolvePush(PullState* pull);
   void OnRead(uint64_t transfer, uint64_t attempt, const plasma_tp_completion_t& completion);
   Status CheckDigest(PullState* pull, const uint8_t* bytes);
   Status RequestFailure(PullState* pull, int code, const char* what);
@@ -108,6 +130,7 @@ class Puller {
   void ReleaseAttempt(PullState* pull);
   void FailAttempt(PullState* pull, const Status& why);
   void CompletePull(PullState* pull, Status status);
+  void LogPulled(const PullState* pull) const;
   static const char* PhaseName(Phase phase);
 
   EventLoop* loop_;
@@ -130,6 +153,7 @@ class Puller {
   std::deque<uint64_t> waiting_for_budget_;
   std::vector<QueuedCall> to_store_whole_;
   std::vector<QueuedCall> to_create_;
+  std::vector<QueuedCall> to_create_for_push_;
   std::vector<QueuedCall> to_seal_;
 };
 

@@ -72,10 +72,17 @@ Status TransferEngine::Start() {
   pull.inflight_byte_budget = options_.inflight_byte_budget;
   pull.stall_timeout_ms = options_.stall_timeout_ms;
   pull.verify_digests = options_.verify_digests;
+  pull.max_push_bytes = options_.max_push_bytes;
+  // A native READ moves the bytes without the holder's help: a push would
+  // only trade it for two-sided messages. An emulated one is a request and
+  // a reply, the round trip a push saves.
+  bool native_read = (props.flags & PLASMA_TP_PROP_NATIVE_READ) != 0;
+  push_chunk_ = native_read || options_.max_push_bytes == 0 ? 0 : props.eager_threshold;
   PullerResources resources;
   resources.arena_mem = arena_mem_;
   resources.header_capacity = header_capacity;
   resources.store_capacity = uint64_t(store_->capacity());
+  resources.push_chunk = push_chunk_;
   puller_ = std::make_unique<Puller>(loop_, driver_.get(), buffers_.get(), store_, pull,
                                      resources);
 

@@ -33,6 +33,8 @@ class TransferEngine {
     int64_t stall_timeout_ms = 10000;
     uint64_t max_lent_bytes_per_peer = 2ull << 30;
     bool verify_digests = false;
+    // Pushes up to this size (plugins without a native READ; 0: never).
+    uint64_t max_push_bytes = 4ull << 20;
   };
   using PullCallback = Puller::PullCallback;
 
@@ -46,9 +48,12 @@ class TransferEngine {
   const std::string& address() const { return address_; }
   uint64_t eager_threshold() const { return inline_message_limit_; }
 
-  void Pull(const ObjectId& id, std::vector<NodeInfo> holders, PullCallback done) {
-    puller_->Pull(id, std::move(holders), std::move(done));
+  void Pull(const ObjectId& id, std::vector<NodeInfo> holders,
+            std::optional<ObjectSizes> announced, PullCallback done) {
+    puller_->Pull(id, std::move(holders), announced, std::move(done));
   }
+  // The chunk size of pushes, 0 if this plugin's transfers are not pushed.
+  uint64_t push_chunk() const { return push_chunk_; }
   void OnNodeFailed(Puller::NodeFailedCallback callback) {
     puller_->OnNodeFailed(std::move(callback));
   }
@@ -68,6 +73,7 @@ class TransferEngine {
   LocalStore* store_;
   Options options_;
   uint64_t inline_message_limit_ = 0;
+  uint64_t push_chunk_ = 0;
   std::string address_;
   plasma_tp_listener_t listener_ = nullptr;
   plasma_tp_mem_t arena_mem_ = nullptr;

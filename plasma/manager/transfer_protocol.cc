@@ -7,7 +7,8 @@ namespace plasma::transfer {
 namespace {
 
 // 2: inline objects travel in the HEADER (1 sent a separate DATA message).
-constexpr uint8_t kWireVersion = 2;
+// 3: PULL asks for a push (size and chunk), HEADER can say kPushed.
+constexpr uint8_t kWireVersion = 3;
 
 class Writer {
  public:
@@ -74,6 +75,8 @@ std::vector<uint8_t> Encode(const PullMessage& message) {
   w.U64(message.transfer);
   w.Bytes(message.id.data(), ObjectId::kSize);
   w.U64(message.max_inline_message);
+  w.U64(message.push_size);
+  w.U64(message.push_chunk);
   return w.Take();
 }
 
@@ -119,8 +122,12 @@ Status Decode(const uint8_t* data, size_t size, PullMessage* out) {
   Reader r(data, size);
   std::string id;
   if (!ReadVersion(r) || !r.U64(&out->transfer) || !r.Bytes(ObjectId::kSize, &id) ||
-      !r.U64(&out->max_inline_message) || !r.AtEnd()) {
+      !r.U64(&out->max_inline_message) || !r.U64(&out->push_size) ||
+      !r.U64(&out->push_chunk) || !r.AtEnd()) {
     return Truncated("pull");
+  }
+  if (out->push_size > 0 && out->push_chunk == 0) {
+    return Status::ProtocolError("transfer pull asks for a push without a chunk size");
   }
   out->id = *ObjectId::FromBinary(id);
   return Status::OK();
@@ -147,8 +154,9 @@ Status Decode(const uint8_t* data, size_t size, HeaderMessage* out) {
       digest_size > kMaxDigestSize || !r.Bytes(size_t(digest_size), &out->digest)) {
     return Truncated("header");
   }
-  if (status > uint8_t(HeaderStatus::kBusy) ||
-      (mode != uint8_t(Mode::kInline) && mode != uint8_t(Mode::kRendezvous))) {
+  if (status > uint8_t(HeaderStatus::kSizeMismatch) ||
+      (mode != uint8_t(Mode::kInline) && mode != uint8_t(Mode::kRendezvous) &&
+       mode != uint8_t(Mode::kPushed))) {
     return Status::ProtocolError("transfer header with unknown status or mode");
   }
   out->status = HeaderStatus(status);

@@ -9,6 +9,19 @@
 //   Create(id), READ [addr, addr+size) straight into it, then
 //               FINISH(transfer)  --->       Release(id)
 //   Seal(id), announce in Redis
+//   pushed (the puller knew the sizes; plugins without a native READ):
+//   Create(id), post receives for its chunks straight into it, then
+//   PULL(transfer, id, size, chunk) --->     Get(id); the object pinned
+//                                 <---       HEADER(transfer, sizes, digest)
+//                                 <---       DATA chunks (tag kData), sent from the holder's arena;
+//                                            released once they are sent
+//   Seal(id), announce in Redis
+//
+// A push saves the rendezvous round trip where a READ is a request and a
+// reply anyway (an emulated READ): the bytes follow the HEADER at once and
+// land in the local object without a copy. The puller knows the sizes from
+// the cluster's location events (docs/manager.md); a holder whose object has
+// other sizes answers kSizeMismatch and sends nothing more.
 //
 // Every message the protocol sends has a receive waiting for it: the holder
 // keeps control receives posted on each connection, the puller posts the
@@ -36,6 +49,7 @@ enum class MessageKind : uint8_t {
   kPull = 0x10,    // puller -> holder
   kFinish = 0x11,  // puller -> holder, rendezvous done (or abandoned)
   kHeader = 0x20,  // holder -> puller, inline objects carry their bytes
+  kData = 0x21,    // holder -> puller, one chunk of a pushed object
 };
 
 constexpr int kKindShift = PLASMA_TP_TAG_BITS - 8;
@@ -49,13 +63,14 @@ inline uint64_t MakeTag(MessageKind kind, uint64_t transfer) {
 inline MessageKind TagKind(uint64_t tag) { return MessageKind(uint8_t(tag >> kKindShift)); }
 inline uint64_t TagTransfer(uint64_t tag) { return tag & kTransferMask; }
 
-enum class Mode : uint8_t { kInline = 1, kRendezvous = 2 };
+enum class Mode : uint8_t { kInline = 1, kRendezvous = 2, kPushed = 3 };
 
 enum class HeaderStatus : uint8_t {
   kOk = 0,
   kNotFound = 1,     // the holder does not have it (deleted, evicted, never had)
   kUnavailable = 2,  // the holder's store failed
   kBusy = 3,         // the holder pins its cap of bytes for this puller: ask again later
+  kSizeMismatch = 4,  // a push was asked for other sizes than the object has; nothing follows
 };
 
 struct PullMessage {
@@ -63,7 +78,16 @@ struct PullMessage {
   ObjectId id;
   // The puller's HEADER receive size: an inline HEADER must fit in it.
   uint64_t max_inline_message = 0;
+  // Push: nonzero when the puller has created the object and posted
+  // receives for it, each push_chunk bytes (the last one the rest).
+  uint64_t push_size = 0;
+  uint64_t push_chunk = 0;
 };
+
+// How many DATA messages a push of `size` bytes in `chunk`-byte pieces is.
+inline uint64_t PushChunks(uint64_t size, uint64_t chunk) {
+  return chunk == 0 ? 0 : (size + chunk - 1) / chunk;
+}
 
 struct FinishMessage {
   uint64_t transfer = 0;

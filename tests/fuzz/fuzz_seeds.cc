@@ -179,6 +179,10 @@ void TransferSeeds() {
   pull.id = *plasma::ObjectId::FromBinary(Id(1));
   pull.max_inline_message = 64 * 1024;
   Write(t, "pull", tr::Encode(pull));
+  tr::PullMessage push = pull;
+  push.push_size = 300000;
+  push.push_chunk = 128 * 1024;
+  Write(t, "pull-push", tr::Encode(push));
   tr::FinishMessage finish;
   finish.transfer = 42;
   finish.success = true;
@@ -203,6 +207,14 @@ void TransferSeeds() {
   missing.transfer = 7;
   missing.status = tr::HeaderStatus::kNotFound;
   Write(t, "header-not-found", tr::Encode(missing));
+  tr::HeaderMessage pushed = inline_header;
+  pushed.mode = tr::Mode::kPushed;
+  pushed.data_size = 300000;
+  Write(t, "header-pushed", tr::Encode(pushed));
+  tr::HeaderMessage mismatch;
+  mismatch.transfer = 7;
+  mismatch.status = tr::HeaderStatus::kSizeMismatch;
+  Write(t, "header-size-mismatch", tr::Encode(mismatch));
 }
 
 // Socket plugin frames, as the peer writes them (see socket_transport_fuzzer.cc

@@ -222,6 +222,33 @@ inline void ExpectObject(Client& client, const ObjectId& id, const std::string& 
   EXPECT_EQ(std::string(reinterpret_cast<char*>((*got)[0].metadata()), metadata.size()), metadata);
 }
 
+// Puts RandomBytes(size, seed) (and `metadata`) on `holder` and returns its
+// id once `fetcher`'s manager has read the announcement, sizes included:
+// announcements arrive in order, so a probe put after it and found in that
+// manager's location cache proves it. The fetcher's manager must log at
+// debug level (its lookups name their source).
+inline ObjectId AnnouncedObject(const Cluster& cluster, Client& fetcher_client, size_t size,
+                                int seed, const std::string& metadata = "", int fetcher = 2,
+                                int holder_node = 1) {
+  auto holder = cluster.Connect(holder_node);
+  ObjectId id = ObjectId::Random();
+  Put(*holder, id, RandomBytes(size, seed), metadata);
+  for (int probes = 0; probes < 20; ++probes) {
+    ObjectId probe = ObjectId::Random();
+    Put(*holder, probe, "probe");
+    EXPECT_TRUE(fetcher_client.Fetch({probe}, 20000).ok());
+    std::string log = cluster.Log(fetcher, "manager");
+    const std::string lookup = "looked up " + probe.Hex();
+    for (size_t at = log.find(lookup); at != std::string::npos; at = log.find(lookup, at + 1)) {
+      if (log.substr(at, log.find('\n', at) - at).find("(location cache)") != std::string::npos) {
+        return id;
+      }
+    }
+  }
+  ADD_FAILURE() << "node " << fetcher << " never read node " << holder_node << "'s announcements";
+  return id;
+}
+
 // Polls the node's store until id is there created but not sealed (a pull
 // under way); false if `done` comes first or after a bounded wait.
 inline bool WaitForPullInProgress(const Cluster& cluster, int node, const ObjectId& id,

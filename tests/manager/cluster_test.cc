@@ -503,6 +503,8 @@ TEST(ManagerCommandLine, BadTuningValuesAreRefused) {
       {"--busy-poll-us -1", "--busy-poll-us takes microseconds"},
       {"--location-cache lots", "--location-cache takes a number of objects"},
       {"--location-cache", "missing value: '--location-cache'"},
+      {"--push-limit -1", "--push-limit takes a number of bytes"},
+      {"--push-limit 4M", "--push-limit takes a number of bytes"},
   };
   for (const auto& c : cases) {
     int code;

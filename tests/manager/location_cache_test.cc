@@ -67,6 +67,29 @@ TEST(LocationCache, EvictsTheLeastRecentlyUsed) {
   EXPECT_EQ(cache.size(), 3u);
 }
 
+// Announcements carry sizes; a lookup's answer (no sizes) keeps them, a
+// newer announcement replaces them, and they leave with the entry.
+TEST(LocationCache, KeepsTheAnnouncedSizes) {
+  LocationCache cache(8);
+  ObjectId a = ObjectId::Random();
+  EXPECT_FALSE(cache.Sizes(a).has_value());
+  cache.Add(a, "node1");
+  EXPECT_FALSE(cache.Sizes(a).has_value());
+  cache.Add(a, "node1", ObjectSizes{300000, 7});
+  ASSERT_TRUE(cache.Sizes(a).has_value());
+  EXPECT_EQ(cache.Sizes(a)->total(), 300007u);
+  cache.Add(a, "node3");
+  EXPECT_EQ(*cache.Sizes(a), (ObjectSizes{300000, 7}));
+  cache.Add(a, "node3", ObjectSizes{5, 0});
+  EXPECT_EQ(*cache.Sizes(a), (ObjectSizes{5, 0}));
+  cache.Remove(a, "node1");
+  cache.Remove(a, "node3");
+  EXPECT_FALSE(cache.Sizes(a).has_value());
+  cache.Add(a, "node1", ObjectSizes{1, 1});
+  cache.Drop(a);
+  EXPECT_FALSE(cache.Sizes(a).has_value());
+}
+
 TEST(LocationCache, CapacityZeroKeepsNothing) {
   LocationCache cache(0);
   ObjectId a = ObjectId::Random();

@@ -20,6 +20,9 @@ namespace {
 // Short deadlines keep the tests quick: a silent holder is given up on after
 // 2 s (short, yet far above a healthy holder's answer even under ASan).
 const std::string kQuickStall = "--manager-arg --stall-timeout-ms --manager-arg 2000";
+// FINISH belongs to rendezvous READs: the socket plugin's emulated READ
+// would otherwise be replaced by a push for announced objects.
+const std::string kNoPush = "--manager-arg --push-limit --manager-arg 0";
 
 // Restores a frozen manager at the end of a test, whatever happens.
 struct Thaw {
@@ -204,7 +207,7 @@ TEST(TransferFailureTest, LostFinishEndsTheLoanWhenItsLeaseRunsOut) {
   std::string fault_log = TempPath("lost-finish");
   unlink(fault_log.c_str());
   Cluster cluster(2, false, int64_t(1) << 30, FaultEnvironment("drop:send,kind=11", fault_log),
-                  kQuickStall);
+                  kQuickStall + " " + kNoPush);
   ASSERT_TRUE(cluster.up()) << cluster.output();
   ObjectId id = ObjectId::Random();
   Put(*cluster.Connect(1), id, RandomBytes(4 << 20, 9));
@@ -225,7 +228,7 @@ TEST(TransferFailureTest, FailedFinishClosesTheConnectionAndReleasesTheObject) {
   std::string fault_log = TempPath("failed-finish");
   unlink(fault_log.c_str());
   Cluster cluster(2, false, int64_t(1) << 30,
-                  FaultEnvironment("fail=IO:send,kind=11,count=1", fault_log));
+                  FaultEnvironment("fail=IO:send,kind=11,count=1", fault_log), kNoPush);
   ASSERT_TRUE(cluster.up()) << cluster.output();
   auto holder = cluster.Connect(1);
   auto puller = cluster.Connect(2);
@@ -242,6 +245,49 @@ TEST(TransferFailureTest, FailedFinishClosesTheConnectionAndReleasesTheObject) {
   Status again = puller->Fetch({second}, 20000);
   ASSERT_TRUE(again.ok()) << again.ToString();
   ExpectObject(*puller, second, RandomBytes(4 << 20, 12));
+  unlink(fault_log.c_str());
+}
+
+// A pushed chunk that never arrives: the puller gives the holder up after
+// its stall timeout (closing the connection ends the chunk receives), asks
+// Redis again and gets the object by rendezvous, without announced sizes.
+TEST(TransferFailureTest, LostPushedChunkEndsInARendezvousRetry) {
+  std::string fault_log = TempPath("lost-chunk");
+  unlink(fault_log.c_str());
+  Cluster cluster(2, false, int64_t(1) << 30,
+                  FaultEnvironment("drop:send,kind=21,count=1", fault_log) + " PLASMA_LOG_LEVEL=debug",
+                  kQuickStall);
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto puller = cluster.Connect(2);
+  ObjectId id = AnnouncedObject(cluster, *puller, 1 << 20, 21);
+  Status fetched = puller->Fetch({id}, 20000);
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString();
+  ExpectObject(*puller, id, RandomBytes(1 << 20, 21));
+  EXPECT_NE(ReadFile(fault_log).find(" drop send"), std::string::npos) << ReadFile(fault_log);
+  std::string log = cluster.Log(2, "manager");
+  EXPECT_NE(log.find("while waiting for the pushed object of " + id.Hex()), std::string::npos) << log;
+  EXPECT_NE(log.find("pulled " + id.Hex() + " (1048576 bytes, rendezvous)"), std::string::npos) << log;
+  unlink(fault_log.c_str());
+}
+
+// A chunk the holder cannot send closes its connection: the puller's
+// receives end with it, and the retry brings the object.
+TEST(TransferFailureTest, FailedPushSendClosesTheConnectionAndTheFetchRetries) {
+  std::string fault_log = TempPath("failed-chunk");
+  unlink(fault_log.c_str());
+  Cluster cluster(2, false, int64_t(1) << 30,
+                  FaultEnvironment("fail=IO:send,kind=21,count=1", fault_log) + " PLASMA_LOG_LEVEL=debug");
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  auto puller = cluster.Connect(2);
+  ObjectId id = AnnouncedObject(cluster, *puller, 600000, 22);
+  Status fetched = puller->Fetch({id}, 20000);
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString();
+  ExpectObject(*puller, id, RandomBytes(600000, 22));
+  EXPECT_NE(ReadFile(fault_log).find(" fail send"), std::string::npos) << ReadFile(fault_log);
+  EXPECT_NE(cluster.Log(1, "manager").find("push a chunk"), std::string::npos)
+      << cluster.Log(1, "manager");
+  EXPECT_TRUE(test::WaitFor([&] { return RefCount(cluster, 1, id) == 0; }, std::chrono::seconds(10)))
+      << "the holder still pins the object: ref count " << RefCount(cluster, 1, id);
   unlink(fault_log.c_str());
 }
 

@@ -82,6 +82,28 @@ TEST(TransferProtocol, RoundTrips) {
   EXPECT_EQ(header_out.remote_address, 0x7f0000001000u);
   EXPECT_EQ(header_out.rkey, header.rkey);
 
+  PullMessage push{78, ObjectId::Random(), 65536, 300000, 131072};
+  bytes = Encode(push);
+  ASSERT_TRUE(Decode(bytes.data(), bytes.size(), &pull_out).ok());
+  EXPECT_EQ(pull_out.push_size, 300000u);
+  EXPECT_EQ(pull_out.push_chunk, 131072u);
+  EXPECT_EQ(PushChunks(pull_out.push_size, pull_out.push_chunk), 3u);
+
+  HeaderMessage pushed;
+  pushed.transfer = 78;
+  pushed.mode = Mode::kPushed;
+  pushed.data_size = 300000;
+  pushed.digest = std::string(8, 'd');
+  bytes = Encode(pushed);
+  ASSERT_TRUE(Decode(bytes.data(), bytes.size(), &header_out).ok());
+  EXPECT_EQ(header_out.mode, Mode::kPushed);
+  EXPECT_EQ(header_out.inline_bytes, nullptr);  // the bytes come as DATA messages
+  HeaderMessage mismatch;
+  mismatch.status = HeaderStatus::kSizeMismatch;
+  bytes = Encode(mismatch);
+  ASSERT_TRUE(Decode(bytes.data(), bytes.size(), &header_out).ok());
+  EXPECT_EQ(header_out.status, HeaderStatus::kSizeMismatch);
+
   FinishMessage finish{9, true};
   bytes = Encode(finish);
   FinishMessage finish_out;
@@ -126,6 +148,14 @@ TEST(TransferProtocol, CorruptFieldsAreRefused) {
   header.data_size = ~uint64_t(0);
   bytes = Encode(header);
   EXPECT_FALSE(Decode(bytes.data(), bytes.size(), &out).ok());
+  auto bad_status = Encode(HeaderMessage());
+  bad_status[9] = uint8_t(HeaderStatus::kSizeMismatch) + 1;
+  EXPECT_FALSE(Decode(bad_status.data(), bad_status.size(), &out).ok());
+
+  // A push needs its chunk size: the holder could not tell the pieces.
+  auto no_chunk = Encode(PullMessage{1, ObjectId::Random(), 0, 300000, 0});
+  PullMessage pull;
+  EXPECT_FALSE(Decode(no_chunk.data(), no_chunk.size(), &pull).ok());
 }
 
 }  // namespace
