@@ -57,12 +57,11 @@ Result<int> ConnectUnixSocket(const std::string& path);
 Result<int> ConnectUnixSocketRetry(const std::string& path, int attempts, int delay_ms);
 Result<int> ListenUnixSocket(const std::string& path);
 
-// Verifies a payload and unpacks it into the object-API type T (e.g.
-// fb::PlasmaCreateRequestT). A payload that fails verification is a
+// The message's table, read in place (no copy of its strings), once the
+// whole buffer is verified. A payload that fails verification is a
 // ProtocolError, never undefined behaviour.
-template <typename T>
-Status DecodeMessage(const uint8_t* data, size_t size, T* out) {
-  using Table = typename T::TableType;
+template <typename Table>
+Result<const Table*> VerifiedTable(const uint8_t* data, size_t size) {
   auto malformed = [size] {
     return Status::ProtocolError(std::string("malformed ") + Table::GetFullyQualifiedName() +
                                  " (" + std::to_string(size) + " bytes)");
@@ -74,7 +73,15 @@ Status DecodeMessage(const uint8_t* data, size_t size, T* out) {
   }
   flatbuffers::Verifier verifier(data, size);
   if (!verifier.VerifyBuffer<Table>(nullptr)) return malformed();
-  flatbuffers::GetRoot<Table>(data)->UnPackTo(out);
+  return flatbuffers::GetRoot<Table>(data);
+}
+
+// Verifies a payload and unpacks it into the object-API type T (e.g.
+// fb::PlasmaCreateRequestT).
+template <typename T>
+Status DecodeMessage(const uint8_t* data, size_t size, T* out) {
+  PLASMA_ASSIGN_OR_RETURN(auto table, VerifiedTable<typename T::TableType>(data, size));
+  table->UnPackTo(out);
   return Status::OK();
 }
 

@@ -650,15 +650,22 @@ void Puller::OnRead(uint64_t transfer, uint64_t attempt, const plasma_tp_complet
           : (c.length == total ? Status::OK()
                                : Status::ProtocolError("read " + std::to_string(c.length) +
                                                        " bytes, expected " + std::to_string(total)));
-  if (status.ok()) status = CheckDigest(pull, pull->object.data());
-  SettleWithHolder(pull, status.ok());
-  if (!status.ok()) {
-    FailAttempt(pull, status);
+  BytesReceived(pull, status);
+}
+
+// The bytes are in the local object (read or pushed), or `received` says
+// why not: checks them, lets the holder go, and queues the Seal.
+void Puller::BytesReceived(PullState* pull, Status received) {
+  if (received.ok()) received = CheckDigest(pull, pull->object.data());
+  SettleWithHolder(pull, received.ok());
+  if (!received.ok()) {
+    FailAttempt(pull, received);
     return;
   }
   pull->data_us = MonotonicMicroseconds();
   pull->phase = Phase::kSealing;
-  to_seal_.push_back({transfer, attempt});
+  to_seal_.push_back({pull->transfer, pull->attempt});
+  driver_->SchedulePass();
 }
 
 // ------------------------------------------------------------ pushes
@@ -766,16 +773,7 @@ void Puller::ResolvePush(PullState* pull) {
     status = Status::ProtocolError(std::to_string(pull->push.short_chunks) +
                                    " pushed chunks shorter than asked for");
   }
-  if (status.ok()) status = CheckDigest(pull, pull->object.data());
-  SettleWithHolder(pull, status.ok());
-  if (!status.ok()) {
-    FailAttempt(pull, status);
-    return;
-  }
-  pull->data_us = MonotonicMicroseconds();
-  pull->phase = Phase::kSealing;
-  to_seal_.push_back({pull->transfer, pull->attempt});
-  driver_->SchedulePass();
+  BytesReceived(pull, status);
 }
 
 // A request ended by our closing its connection says why it was closed.

@@ -119,6 +119,7 @@ class Puller {
   void OnPushedChunk(uint64_t transfer, uint64_t attempt, uint64_t expected_length,
                      const plasma_tp_completion_t& completion);
   void ResolvePush(PullState* pull);
+  void BytesReceived(PullState* pull, Status received);
   void OnRead(uint64_t transfer, uint64_t attempt, const plasma_tp_completion_t& completion);
   Status CheckDigest(PullState* pull, const uint8_t* bytes);
   Status RequestFailure(PullState* pull, int code, const char* what);

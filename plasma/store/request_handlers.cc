@@ -48,7 +48,7 @@ Status Store::HandleMessage(StoreClient* client, fb::MessageType type, const uin
     case T::PlasmaCreateRequest:
       return Decoded(client, payload, length, &Store::OnCreate);
     case T::PlasmaCreateAndSealRequest:
-      return Decoded(client, payload, length, &Store::OnCreateAndSeal);
+      return OnCreateAndSeal(client, payload, length);
     case T::PlasmaCreateAndSealBatchRequest:
       return Decoded(client, payload, length, &Store::OnCreateAndSealBatch);
     case T::PlasmaAbortRequest:
@@ -117,13 +117,22 @@ Status Store::OnCreate(StoreClient* client, const fb::PlasmaCreateRequestT& requ
   return Status::OK();
 }
 
-Status Store::OnCreateAndSeal(StoreClient* client, const fb::PlasmaCreateAndSealRequestT& request) {
-  PLASMA_ASSIGN_OR_RETURN(ObjectId id, DecodeId(request.object_id, "create-and-seal request"));
+// Read in place: the object's bytes go from the received frame straight
+// into the arena (the object API would copy them into a string first).
+Status Store::OnCreateAndSeal(StoreClient* client, const uint8_t* payload, size_t length) {
+  PLASMA_ASSIGN_OR_RETURN(auto request,
+                          VerifiedTable<fb::PlasmaCreateAndSealRequest>(payload, length));
+  auto text = [](const flatbuffers::String* s) { return s ? s->str() : std::string(); };
+  auto bytes = [](const flatbuffers::String* s) {
+    return s ? reinterpret_cast<const uint8_t*>(s->data()) : nullptr;
+  };
+  auto size = [](const flatbuffers::String* s) { return s ? uint64_t(s->size()) : 0; };
+  PLASMA_ASSIGN_OR_RETURN(ObjectId id,
+                          DecodeId(text(request->object_id()), "create-and-seal request"));
   fb::PlasmaCreateAndSealReplyT reply;
-  reply.error = CreateAndSealObject(
-      client, id, reinterpret_cast<const uint8_t*>(request.data.data()), request.data.size(),
-      reinterpret_cast<const uint8_t*>(request.metadata.data()), request.metadata.size(),
-      request.digest, request.evict_if_full);
+  reply.error = CreateAndSealObject(client, id, bytes(request->data()), size(request->data()),
+                                    bytes(request->metadata()), size(request->metadata()),
+                                    text(request->digest()), request->evict_if_full());
   client->connection->QueueMessage(T::PlasmaCreateAndSealReply, reply);
   return Status::OK();
 }

@@ -71,7 +71,7 @@ class Store {
                  Status (Store::*handler)(Client*, const Request&));
   Status OnConnect(Client* client);
   Status OnCreate(Client* client, const fb::PlasmaCreateRequestT& request);
-  Status OnCreateAndSeal(Client* client, const fb::PlasmaCreateAndSealRequestT& request);
+  Status OnCreateAndSeal(Client* client, const uint8_t* payload, size_t length);
   Status OnCreateAndSealBatch(Client* client, const fb::PlasmaCreateAndSealBatchRequestT& request);
   Status OnAbort(Client* client, const fb::PlasmaAbortRequestT& request);
   Status OnSeal(Client* client, const fb::PlasmaSealRequestT& request);

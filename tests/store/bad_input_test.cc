@@ -119,6 +119,42 @@ TEST_F(BadInputTest, FlatbufferFailingVerificationDisconnects) {
   ExpectStoreHealthy();
 }
 
+// CreateAndSeal is read in place: a frame that fails verification still
+// disconnects, and one whose optional strings are absent (flatbuffers may
+// leave them out) makes an empty object rather than reading nothing.
+TEST_F(BadInputTest, CreateAndSealReadInPlaceChecksItsFrame) {
+  int fd = RawConnect();
+  std::vector<uint8_t> garbage(64, 0xff);
+  ASSERT_TRUE(WriteFrame(fd, fb::MessageType::PlasmaCreateAndSealRequest, garbage.data(),
+                         garbage.size()).ok());
+  EXPECT_TRUE(ClosedByStore(fd));
+  close(fd);
+
+  fd = RawConnect();
+  ObjectId id = ObjectId::Random();
+  flatbuffers::FlatBufferBuilder builder;
+  auto object_id = builder.CreateString(id.Binary());
+  fb::PlasmaCreateAndSealRequestBuilder request(builder);
+  request.add_object_id(object_id);  // no data, metadata or digest
+  builder.Finish(request.Finish());
+  ASSERT_TRUE(WriteFrame(fd, fb::MessageType::PlasmaCreateAndSealRequest,
+                         builder.GetBufferPointer(), builder.GetSize()).ok());
+  fb::MessageType type;
+  std::vector<uint8_t> reply;
+  ASSERT_TRUE(ReadFrame(fd, &type, &reply, 1 << 20).ok());
+  ASSERT_EQ(type, fb::MessageType::PlasmaCreateAndSealReply);
+  fb::PlasmaCreateAndSealReplyT answer;
+  ASSERT_TRUE(DecodeMessage(reply.data(), reply.size(), &answer).ok());
+  EXPECT_EQ(answer.error, fb::PlasmaError::OK);
+  close(fd);
+  auto got = good_->Get({id}, 1000);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE((*got)[0].valid());
+  EXPECT_EQ((*got)[0].data_size(), 0);
+  EXPECT_EQ((*got)[0].metadata_size(), 0);
+  ExpectStoreHealthy();
+}
+
 TEST_F(BadInputTest, AbsurdLengthDisconnectsWithoutAllocating) {
   int fd = RawConnect();
   SendHeader(fd, 0, int64_t(fb::MessageType::PlasmaGetRequest), int64_t(1) << 60);
