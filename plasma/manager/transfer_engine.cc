@@ -75,9 +75,12 @@ Status TransferEngine::Start() {
   pull.max_push_bytes = options_.max_push_bytes;
   // A native READ moves the bytes without the holder's help: a push would
   // only trade it for two-sided messages. An emulated one is a request and
-  // a reply, the round trip a push saves.
+  // a reply, the round trip a push saves, but only if the plugin's eager
+  // messages are large: UCX over TCP (8 KiB) pushed 256 KiB-4 MiB 3-9x
+  // slower than it reads (docs/benchmarks.md, "Pushes").
   bool native_read = (props.flags & PLASMA_TP_PROP_NATIVE_READ) != 0;
-  push_chunk_ = native_read || options_.max_push_bytes == 0 ? 0 : props.eager_threshold;
+  bool large_eager = props.eager_threshold >= kMinPushChunk;
+  push_chunk_ = native_read || !large_eager || options_.max_push_bytes == 0 ? 0 : props.eager_threshold;
   PullerResources resources;
   resources.arena_mem = arena_mem_;
   resources.header_capacity = header_capacity;

@@ -24,6 +24,10 @@ namespace plasma {
 
 class TransferEngine {
  public:
+  // Pushes go in chunks of the plugin's eager threshold; below this one a
+  // push is too many small messages to pay.
+  static constexpr uint64_t kMinPushChunk = 64 * 1024;
+
   struct Options {
     std::string bind_hint;  // where to listen ("" = plugin default)
     uint64_t inflight_byte_budget = 1ull << 30;

@@ -54,6 +54,10 @@ TEST(RdmaClusterTest, ObjectsEitherSideOfTheThresholdMoveIntact) {
   ASSERT_TRUE(cluster.up()) << cluster.output();
   EXPECT_NE(cluster.Log(2, "manager").find("transport " + TransportUnderTest()), std::string::npos)
       << cluster.Log(2, "manager");
+  // A native READ (verbs, ucp_get) or small eager messages (UCX over TCP):
+  // never pushed (docs/manager.md, "Pushes").
+  EXPECT_EQ(cluster.Log(2, "manager").find("pushed in"), std::string::npos)
+      << cluster.Log(2, "manager");
   auto holder = cluster.Connect(1);
   auto puller = cluster.Connect(2);
   ASSERT_TRUE(holder && puller);
