@@ -17,6 +17,8 @@
 //                     [--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf]
 //                     [--listen HOST]  (the managers' address, e.g. an RDMA device's)
 //                     [--manager-arg ARG]...  (e.g. --manager-arg --verify-digests)
+//                     [--store-arg ARG]...  (to every plasma-store-server: two-process
+//                     runs only, e.g. --store-arg --busy-poll-us --store-arg 200)
 //                     [--layouts two-process,one-process]  (default both: each node a
 //                     store and a manager, or one manager hosting its store; a
 //                     one-process row's transport reads e.g. "socket/one-process")
@@ -251,6 +253,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> transports;
   std::vector<std::string> layouts = {"two-process", "one-process"};
   std::string manager_args;  // passed to every plasma-manager through plasma-cluster
+  std::string store_args;    // to every plasma-store-server (two-process runs)
   std::string listen_args;   // the managers' address (plasma-cluster --listen)
   std::string keep_logs;     // where each run's daemon logs are copied ("" = nowhere)
   for (int i = 1; i < argc; ++i) {
@@ -273,6 +276,8 @@ int main(int argc, char** argv) {
       listen_args = std::string(" --listen ") + argv[++i];
     } else if (arg == "--manager-arg" && i + 1 < argc) {
       manager_args += std::string(" --manager-arg ") + argv[++i];
+    } else if (arg == "--store-arg" && i + 1 < argc) {
+      store_args += std::string(" --store-arg ") + argv[++i];
     } else if (arg == "--keep-logs" && i + 1 < argc) {
       keep_logs = argv[++i];
     } else if (arg == "--layouts" && i + 1 < argc) {
@@ -287,7 +292,8 @@ int main(int argc, char** argv) {
     } else {
       std::cerr << "usage: remote_fetch [--transports a,b] [--min-size BYTES] [--max-size BYTES] "
                    "[--budget BYTES] [--csv FILE] [--plot FILE.png] [--netns] [--no-iperf] "
-                   "[--listen HOST] [--manager-arg ARG]... [--layouts two-process,one-process] "
+                   "[--listen HOST] [--manager-arg ARG]... [--store-arg ARG]... "
+                   "[--layouts two-process,one-process] "
                    "[--keep-logs DIR]\n";
       return 2;
     }
@@ -327,7 +333,8 @@ int main(int argc, char** argv) {
     std::string out = RunCommand("PLASMA_TRANSPORT=" + run.transport + " " + cluster +
                               " up --layout " + run.layout + " --nodes 2 --dir " +
                               dir.path() + "/cluster --capacity " + std::to_string(capacity) +
-                              (netns ? " --netns" : "") + listen_args + manager_args,
+                              (netns ? " --netns" : "") + listen_args + manager_args +
+                              (run.layout == "two-process" ? store_args : std::string()),
                           &code);
     if (code != 0) {
       std::cerr << "remote_fetch: cluster with transport " << transport << " failed:\n" << out;

@@ -13,7 +13,7 @@
 namespace {
 
 const char kUsage[] =
-    "Usage: plasma-store-server -m BYTES -s SOCKET [-d DIRECTORY] [-h]\n"
+    "Usage: plasma-store-server -m BYTES -s SOCKET [-d DIRECTORY] [-h] [--busy-poll-us N]\n"
     "\n"
     "Shared-memory object store speaking Apache Arrow Plasma 11's protocol.\n"
     "\n"
@@ -22,6 +22,9 @@ const char kUsage[] =
     "  -d DIRECTORY  where the arena's backing file is created and unlinked\n"
     "                (default /dev/shm; with -h, a hugetlbfs mount)\n"
     "  -h            back the arena with huge pages (needs -d on hugetlbfs)\n"
+    "  --busy-poll-us N  after each event keep polling N µs before sleeping: a\n"
+    "                client's next request is taken without a wake-up, for a busy\n"
+    "                core (default 0: sleep at once)\n"
     "  --help        this text\n"
     "\n"
     "Environment: PLASMA_LOG_LEVEL=debug|info|warning|error (default info).\n";
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
   plasma::SetLogProgramName("plasma-store");
   plasma::StoreOptions options;
   bool directory_given = false;
+  int64_t busy_poll_us = 0;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char* flag) -> const char* {
@@ -76,6 +80,11 @@ int main(int argc, char** argv) {
       directory_given = true;
     } else if (arg == "-h") {
       options.hugepages = true;
+    } else if (arg == "--busy-poll-us") {
+      const char* text = value("--busy-poll-us");
+      if (text == nullptr || !ParseBytes(text, &busy_poll_us) || busy_poll_us > 1000000) {
+        return UsageError("--busy-poll-us takes microseconds, 0 to 1000000");
+      }
     } else if (arg == "-e") {
       return UsageError("-e (external store) is not supported by this store");
     } else {
@@ -100,6 +109,7 @@ int main(int argc, char** argv) {
     PLASMA_LOG(kError) << loop.status().ToString();
     return 1;
   }
+  (*loop)->SetBusyPoll(busy_poll_us);
   auto store = plasma::Store::Create(options, loop->get());
   if (!store.ok()) {
     PLASMA_LOG(kError) << "cannot create the store: " << store.status().ToString();

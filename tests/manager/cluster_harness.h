@@ -233,9 +233,13 @@ inline ObjectId AnnouncedObject(const Cluster& cluster, Client& fetcher_client, 
   auto holder = cluster.Connect(holder_node);
   ObjectId id = ObjectId::Random();
   Put(*holder, id, RandomBytes(size, seed), metadata);
-  for (int probes = 0; probes < 20; ++probes) {
+  // A fetch right after the put may beat the announcement to the fetcher
+  // (then its lookup asks Redis), and a fresh manager follows the events
+  // only once subscribed: each probe waits a little longer before it asks.
+  for (int probes = 0; probes < 40; ++probes) {
     ObjectId probe = ObjectId::Random();
     Put(*holder, probe, "probe");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 * (probes + 1)));
     EXPECT_TRUE(fetcher_client.Fetch({probe}, 20000).ok());
     std::string log = cluster.Log(fetcher, "manager");
     const std::string lookup = "looked up " + probe.Hex();

@@ -492,6 +492,51 @@ TEST(ClusterTest, BusyPollingManagersMoveObjects) {
   EXPECT_EQ(cluster.Log(2, "manager").find("ERROR"), std::string::npos) << cluster.Log(2, "manager");
 }
 
+// Busy-polling stores too (two-process layout: their own flag).
+TEST(ClusterTest, BusyPollingStoresAndManagersMoveObjects) {
+  if (std::string(std::getenv("PLASMA_CLUSTER_LAYOUT") ? std::getenv("PLASMA_CLUSTER_LAYOUT") : "") ==
+      "one-process") {
+    GTEST_SKIP() << "in the one-process layout the store is the manager's (BusyPollingManagersMoveObjects)";
+  }
+  Cluster cluster(2, false, int64_t(1) << 30, "",
+                  "--store-arg --busy-poll-us --store-arg 300 "
+                  "--manager-arg --busy-poll-us --manager-arg 300");
+  ASSERT_TRUE(cluster.up()) << cluster.output();
+  EXPECT_NE(test::ReadFileOrEmpty(cluster.dir() + "/node1/store.cmd").find("--busy-poll-us"),
+            std::string::npos);
+  auto holder = cluster.Connect(1);
+  auto puller = cluster.Connect(2);
+  const std::vector<size_t> sizes = {1000, 100000, 300000};
+  std::vector<ObjectId> ids;
+  for (size_t size : sizes) {
+    ids.push_back(ObjectId::Random());
+    Put(*holder, ids.back(), RandomBytes(size, int(size) + 1));
+  }
+  ASSERT_TRUE(puller->Fetch(ids, 20000).ok());
+  for (size_t i = 0; i < ids.size(); ++i) ExpectObject(*puller, ids[i], RandomBytes(sizes[i], int(sizes[i]) + 1));
+}
+
+TEST(ClusterCommandLine, StoreArgumentsNeedTheTwoProcessLayout) {
+  char pattern[] = "/tmp/plasma-cluster-store-arg-XXXXXX";
+  std::string dir = mkdtemp(pattern);
+  int code;
+  std::string out = RunShell(std::string(PLASMA_CLUSTER_PATH) + " up --layout one-process --dir " +
+                                 dir + " --store-arg --busy-poll-us --store-arg 10",
+                             &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--store-arg needs the two-process layout"), std::string::npos) << out;
+  RunShell("rm -rf " + dir);
+}
+
+TEST(StoreCommandLine, BadBusyPollIsRefused) {
+  for (const char* value : {"2000000", "-1", "fast"}) {
+    int code;
+    std::string out = RunShell(std::string(PLASMA_STORE_PATH) + " -m 1000000 -s /tmp/unused.sock --busy-poll-us " + value, &code);
+    EXPECT_EQ(code, 2) << value << ": " << out;
+    EXPECT_NE(out.find("--busy-poll-us takes microseconds"), std::string::npos) << value << ": " << out;
+  }
+}
+
 // Values the manager's tuning flags refuse, each with a line naming the flag.
 TEST(ManagerCommandLine, BadTuningValuesAreRefused) {
   const std::string manager = std::string(PLASMA_MANAGER_PATH) +
