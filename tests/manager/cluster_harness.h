@@ -222,6 +222,20 @@ inline void ExpectObject(Client& client, const ObjectId& id, const std::string& 
   EXPECT_EQ(std::string(reinterpret_cast<char*>((*got)[0].metadata()), metadata.size()), metadata);
 }
 
+// redis-cli against the cluster's Redis; its output.
+inline std::string RedisCli(const Cluster& cluster, const std::string& arguments) {
+  std::string redis = cluster.env("REDIS_ADDRESS");
+  return RunShell("redis-cli -h " + redis.substr(0, redis.rfind(':')) + " -p " +
+                  redis.substr(redis.rfind(':') + 1) + " " + arguments);
+}
+
+// How often `what` occurs in `text` (log lines, say).
+inline size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 // Puts RandomBytes(size, seed) (and `metadata`) on `holder` and returns its
 // id once `fetcher`'s manager has read the announcement, sizes included:
 // announcements arrive in order, so a probe put after it and found in that

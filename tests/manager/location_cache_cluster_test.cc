@@ -11,18 +11,6 @@
 namespace plasma {
 namespace {
 
-size_t Count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
-std::string RedisCli(const Cluster& cluster, const std::string& arguments) {
-  std::string redis = cluster.env("REDIS_ADDRESS");
-  return RunShell("redis-cli -h " + redis.substr(0, redis.rfind(':')) + " -p " +
-                  redis.substr(redis.rfind(':') + 1) + " " + arguments);
-}
-
 // "looked up <id>: N holder(s) in T µs (<source>)" lines of node's manager log.
 size_t Lookups(const Cluster& cluster, int node, const ObjectId& id, const std::string& source) {
   std::string log = cluster.Log(node, "manager");

@@ -15,12 +15,6 @@ namespace {
 
 const std::string kDebug = "PLASMA_LOG_LEVEL=debug";
 
-std::string RedisCli(const Cluster& cluster, const std::string& arguments) {
-  std::string redis = cluster.env("REDIS_ADDRESS");
-  return RunShell("redis-cli -h " + redis.substr(0, redis.rfind(':')) + " -p " +
-                  redis.substr(redis.rfind(':') + 1) + " " + arguments);
-}
-
 // The mode of node's successful pull of id ("inline", "rendezvous",
 // "pushed"), from its debug log; "" if none.
 std::string PullMode(const Cluster& cluster, int node, const ObjectId& id) {
@@ -30,12 +24,6 @@ std::string PullMode(const Cluster& cluster, int node, const ObjectId& id) {
   size_t comma = log.find(", ", at);
   size_t close = log.find(')', comma);
   return log.substr(comma + 2, close - comma - 2);
-}
-
-size_t Count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
 }
 
 // Blocks until node's manager waits for the announcement of id.
