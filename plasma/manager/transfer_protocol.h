@@ -25,7 +25,9 @@
 //
 // Every message the protocol sends has a receive waiting for it: the holder
 // keeps control receives posted on each connection, the puller posts the
-// HEADER receive before it sends the PULL. Nothing is left unreceived.
+// HEADER receive (and, for a push, every chunk's) before it sends the PULL,
+// and a refused push gets an empty DATA message per chunk. Nothing is left
+// unreceived.
 //
 // Messages are matched by tag (48 host bits, see plasma_transport.h): the
 // top byte says what a message is, the low 40 bits are the puller's transfer

@@ -291,6 +291,32 @@ TEST(TransferFailureTest, FailedPushSendClosesTheConnectionAndTheFetchRetries) {
   unlink(fault_log.c_str());
 }
 
+// A byte flipped on the way in is caught by --verify-digests, whether the
+// object came by push (a DATA chunk) or by READ: the attempt fails, the
+// wrong bytes are never sealed, and the retry brings the right ones.
+TEST(TransferFailureTest, VerifiedDigestsCatchAFlippedByteInAPushOrARead) {
+  struct Case {
+    std::string rule, manager_args;
+  } cases[] = {{"corrupt:recv,kind=21,count=1", ""}, {"corrupt:read,count=1", " " + kNoPush}};
+  for (const Case& c : cases) {
+    std::string fault_log = TempPath("flipped-byte");
+    unlink(fault_log.c_str());
+    Cluster cluster(2, false, int64_t(1) << 30,
+                    FaultEnvironment(c.rule, fault_log) + " PLASMA_LOG_LEVEL=debug",
+                    "--manager-arg --verify-digests" + c.manager_args);
+    ASSERT_TRUE(cluster.up()) << cluster.output();
+    auto puller = cluster.Connect(2);
+    ObjectId id = AnnouncedObject(cluster, *puller, 600000, 23);
+    Status fetched = puller->Fetch({id}, 20000);
+    ASSERT_TRUE(fetched.ok()) << c.rule << ": " << fetched.ToString();
+    ExpectObject(*puller, id, RandomBytes(600000, 23));
+    EXPECT_NE(ReadFile(fault_log).find(" corrupt "), std::string::npos) << c.rule << ": " << ReadFile(fault_log);
+    EXPECT_NE(cluster.Log(2, "manager").find("do not match the holder's digest"), std::string::npos)
+        << c.rule << ":\n" << cluster.Log(2, "manager");
+    unlink(fault_log.c_str());
+  }
+}
+
 // Writes `rules` to path atomically (the plugin re-reads it at progress()).
 void WriteRules(const std::string& path, const std::string& rules) {
   std::string staging = path + ".new";
